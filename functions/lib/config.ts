@@ -1,0 +1,87 @@
+/**
+ * Handler configuration: environment variable names (set by the CDK construct in AWS and by the
+ * local runtime on one machine) and a typed reader. The only place handlers read process.env.
+ */
+import { DEFAULT_STATUS_SHARDS } from './table-schema.ts';
+
+export const ENV = {
+  decisionTable: 'DECISION_TABLE',
+  uploadsBucket: 'UPLOADS_BUCKET',
+  uploadsPrefix: 'UPLOADS_PREFIX',
+  quarantineBucket: 'QUARANTINE_BUCKET',
+  uploaderPattern: 'UPLOADER_PATTERN',
+  /** A preset name (strict, standard, permissive) or the policy document itself (JSON or YAML). */
+  policy: 'MODERATION_POLICY',
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  stateMachineArn: 'STATE_MACHINE_ARN',
+  /** EXPRESS (StartSyncExecution) or STANDARD (StartExecution named by the job id). */
+  workflowType: 'WORKFLOW_TYPE',
+  reviewModelId: 'REVIEW_MODEL_ID',
+  statusShards: 'STATUS_SHARDS',
+  /** 'true' against emulators that only speak path-style S3 (the local runtime). */
+  s3ForcePathStyle: 'S3_FORCE_PATH_STYLE',
+} as const;
+
+export type WorkflowType = 'EXPRESS' | 'STANDARD';
+
+export interface PipelineConfig {
+  decisionTable: string;
+  uploadsBucket?: string;
+  uploadsPrefix: string;
+  quarantineBucket: string;
+  uploaderPattern: string;
+  policy: string;
+  deadLetterQueueUrl: string;
+  stateMachineArn: string;
+  workflowType: WorkflowType;
+  reviewModelId: string;
+  statusShards: number;
+  s3ForcePathStyle: boolean;
+}
+
+export const DEFAULTS = {
+  uploadsPrefix: 'uploads/',
+  uploaderPattern: 'uploads/{uploader}/',
+  policy: 'standard',
+  workflowType: 'EXPRESS' as WorkflowType,
+  reviewModelId: 'amazon.nova-lite-v1:0',
+};
+
+export class ConfigurationError extends Error {
+  override name = 'ConfigurationError';
+}
+
+/** Reads the configuration; a setting a handler needs but is missing fails when that handler asks for it. */
+export function readConfig(env: Record<string, string | undefined> = process.env): PipelineConfig {
+  const workflowType = (env[ENV.workflowType] ?? DEFAULTS.workflowType).toUpperCase();
+  if (workflowType !== 'EXPRESS' && workflowType !== 'STANDARD') {
+    throw new ConfigurationError(`${ENV.workflowType} must be EXPRESS or STANDARD, got "${workflowType}"`);
+  }
+  const shards = Number(env[ENV.statusShards] ?? DEFAULT_STATUS_SHARDS);
+  if (!Number.isInteger(shards) || shards < 1 || shards > 100) {
+    throw new ConfigurationError(`${ENV.statusShards} must be an integer from 1 to 100, got "${env[ENV.statusShards]}"`);
+  }
+  return {
+    decisionTable: env[ENV.decisionTable] ?? '',
+    uploadsBucket: env[ENV.uploadsBucket] || undefined,
+    uploadsPrefix: env[ENV.uploadsPrefix] ?? DEFAULTS.uploadsPrefix,
+    quarantineBucket: env[ENV.quarantineBucket] ?? '',
+    uploaderPattern: env[ENV.uploaderPattern] ?? DEFAULTS.uploaderPattern,
+    policy: env[ENV.policy] ?? DEFAULTS.policy,
+    deadLetterQueueUrl: env[ENV.deadLetterQueueUrl] ?? '',
+    stateMachineArn: env[ENV.stateMachineArn] ?? '',
+    workflowType,
+    reviewModelId: env[ENV.reviewModelId] ?? DEFAULTS.reviewModelId,
+    statusShards: shards,
+    s3ForcePathStyle: env[ENV.s3ForcePathStyle] === 'true',
+  };
+}
+
+/** A setting the calling handler cannot work without. */
+export function required<K extends keyof PipelineConfig>(config: PipelineConfig, key: K): NonNullable<PipelineConfig[K]> {
+  const value = config[key];
+  if (value === undefined || value === '') {
+    throw new ConfigurationError(`missing setting ${String(key)} (environment variable ${ENV[key as keyof typeof ENV] ?? key})`);
+  }
+  return value as NonNullable<PipelineConfig[K]>;
+}

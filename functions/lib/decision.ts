@@ -1,0 +1,172 @@
+/**
+ * From what the workflow found to the record an auditor reads: the final status, who decided it
+ * and why, and the DynamoDB item (append-only; see table-schema.ts for the keys).
+ */
+import { topLevelCategory } from './taxonomy.ts';
+import { estimateDecisionCostUsd } from './pricing.ts';
+import {
+  AUTO_DECISION_SK,
+  failureSortKey,
+  humanDecisionSortKey,
+  imageKeyOf,
+  jobPartitionKey,
+  shardFor,
+  statusShardKey,
+} from './table-schema.ts';
+import type { CaughtError, DecisionRecord, DecisionStatus, Job, ModerationState } from './types.ts';
+
+export interface Outcome {
+  status: DecisionStatus;
+  decidedBy: string;
+  reason: string;
+}
+
+export class IncompleteStateError extends Error {
+  override name = 'IncompleteState';
+}
+
+/** The final status of an automated decision, with who decided it and a sentence saying why. */
+export function outcomeOf(state: ModerationState): Outcome {
+  const detection = state.detection;
+  if (!detection) throw new IncompleteStateError(`job ${state.job.jobId} reached the record step without a detection`);
+  const rule = detection.rule;
+  const because = rule ? `${rule.label} ${rule.confidence.toFixed(1)}% ≥ ${rule.action} threshold ${rule.threshold} of rule "${rule.category}"` : '';
+  switch (detection.verdict) {
+    case 'UNUSABLE':
+      return { status: 'UNUSABLE', decidedBy: 'policy', reason: detection.unusableReason ?? 'the file is not a usable image' };
+    case 'REJECT':
+      return { status: 'REJECTED', decidedBy: 'rekognition', reason: because };
+    case 'APPROVE':
+      return { status: 'APPROVED', decidedBy: 'rekognition', reason: rule ? because : 'no label reached a review threshold' };
+    case 'BORDERLINE': {
+      const review = state.review;
+      if (review) {
+        const status: DecisionStatus = review.decision === 'APPROVE' ? 'APPROVED' : review.decision === 'REJECT' ? 'REJECTED' : 'REVIEW';
+        return { status, decidedBy: `bedrock:${review.modelId}`, reason: review.reason };
+      }
+      if (state.reviewError) {
+        return {
+          status: 'REVIEW',
+          decidedBy: 'policy',
+          reason: `borderline (${because}); contextual review failed (${state.reviewError.Error}), held for a human`,
+        };
+      }
+      return { status: 'REVIEW', decidedBy: 'policy', reason: `borderline (${because}); held for a human` };
+    }
+  }
+}
+
+/** The automated decision's item: one per job, written with a condition so a duplicate writes nothing. */
+export function automatedRecord(state: ModerationState, options: { decidedAt: string; shards: number }): DecisionRecord {
+  const { job, detection, review } = state;
+  const outcome = outcomeOf(state);
+  const rule = detection?.rule;
+  return {
+    ...identity(job, outcome.status, options.decidedAt, options.shards),
+    sk: AUTO_DECISION_SK,
+    decidedBy: outcome.decidedBy,
+    reason: outcome.reason,
+    labels: detection?.labels ?? [],
+    rule,
+    category: rule ? (topLevelCategory(rule.label) ?? rule.label) : undefined,
+    policyVersion: detection?.policyVersion,
+    modelVersion: detection?.modelVersion,
+    llm: review
+      ? {
+          modelId: review.modelId,
+          decision: review.decision,
+          reason: review.reason,
+          categories: review.categories,
+          inputTokens: review.inputTokens,
+          outputTokens: review.outputTokens,
+        }
+      : undefined,
+    error: state.reviewError,
+    timings: {
+      detectMs: detection?.durationMs,
+      reviewMs: review?.durationMs,
+      totalMs: Math.max(0, Date.parse(options.decidedAt) - Date.parse(job.receivedAt)) || undefined,
+    },
+    estimatedCostUsd: estimateDecisionCostUsd({
+      rekognitionCalled: detection?.verdict !== 'UNUSABLE' || detection.unusableReason?.startsWith('Rekognition') === true,
+      review,
+    }),
+    executionId: state.settings?.executionId,
+  };
+}
+
+/** A FAILED entry: appended (never conditional), so a later replay can still write the decision. */
+export function failureRecord(state: ModerationState, options: { failedAt: string; shards: number }): DecisionRecord {
+  const error: CaughtError = state.error ?? { Error: 'Unknown', Cause: 'the workflow failed without an error' };
+  return {
+    ...identity(state.job, 'FAILED', options.failedAt, options.shards),
+    sk: failureSortKey(options.failedAt),
+    decidedBy: 'policy',
+    reason: `${error.Error}: ${summariseCause(error.Cause)}`,
+    labels: state.detection?.labels ?? [],
+    policyVersion: state.detection?.policyVersion,
+    error,
+    timings: {},
+    estimatedCostUsd: 0,
+    executionId: state.settings?.executionId,
+  };
+}
+
+/** A human's decision on an image held for review: appended beside the automated record, superseding it. */
+export function humanRecord(
+  previous: DecisionRecord,
+  input: { status: 'APPROVED' | 'REJECTED'; reviewer: string; reason: string; decidedAt: string; shards: number },
+): DecisionRecord {
+  const job: Job = {
+    jobId: previous.jobId,
+    bucket: previous.bucket,
+    key: previous.key,
+    versionId: previous.versionId,
+    eTag: previous.eTag,
+    uploader: previous.uploader,
+    eventTime: input.decidedAt,
+    receivedAt: input.decidedAt,
+  };
+  return {
+    ...identity(job, input.status, input.decidedAt, input.shards),
+    sk: humanDecisionSortKey(input.decidedAt),
+    decidedBy: `human:${input.reviewer}`,
+    reason: input.reason,
+    labels: previous.labels,
+    rule: previous.rule,
+    category: previous.category,
+    policyVersion: previous.policyVersion,
+    modelVersion: previous.modelVersion,
+    timings: {},
+    estimatedCostUsd: 0,
+    supersedes: `${previous.pk}|${previous.sk}`,
+  };
+}
+
+function identity(job: Job, status: DecisionStatus, decidedAt: string, shards: number) {
+  return {
+    pk: jobPartitionKey(job.jobId),
+    jobId: job.jobId,
+    bucket: job.bucket,
+    key: job.key,
+    versionId: job.versionId,
+    eTag: job.eTag,
+    uploader: job.uploader,
+    status,
+    decidedAt,
+    imageKey: imageKeyOf(job.bucket, job.key),
+    statusShard: statusShardKey(status, shardFor(job.jobId, shards)),
+  };
+}
+
+/** Lambda errors arrive with Cause as a JSON string ({errorMessage, errorType, trace}); keep the message. */
+export function summariseCause(cause: string | undefined): string {
+  if (!cause) return 'no cause given';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    if (parsed && typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // Not JSON: a plain message.
+  }
+  return cause.length > 500 ? `${cause.slice(0, 500)}…` : cause;
+}

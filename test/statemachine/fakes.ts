@@ -1,0 +1,117 @@
+/**
+ * In-memory stand-ins for S3, DynamoDB and SQS behind aws-sdk-client-mock, so the state-machine
+ * tests run the real handlers and observe what they did (objects moved, items written, messages
+ * sent) rather than which calls were made.
+ */
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
+
+export interface StoredObject {
+  body: Buffer;
+  eTag: string;
+  tags: { Key: string; Value: string }[];
+}
+
+function awsError(name: string, status: number, message = name): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+}
+
+export function fakeS3() {
+  const objects = new Map<string, StoredObject>();
+  const id = (bucket: string, key: string) => `${bucket}/${key}`;
+  const mock = mockClient(S3Client);
+  const find = (bucket?: string, key?: string, notFound = 'NoSuchKey') => {
+    const found = objects.get(id(bucket!, key!));
+    if (!found) throw awsError(notFound, 404);
+    return found;
+  };
+  mock.on(HeadObjectCommand).callsFake((input) => {
+    const o = find(input.Bucket, input.Key, 'NotFound');
+    return { ContentLength: o.body.length, ETag: o.eTag };
+  });
+  mock.on(GetObjectCommand).callsFake((input) => {
+    const o = find(input.Bucket, input.Key);
+    let body = o.body;
+    const range = /^bytes=(\d+)-(\d+)$/.exec(input.Range ?? '');
+    if (range) body = body.subarray(Number(range[1]), Number(range[2]) + 1);
+    return { ContentLength: body.length, ETag: o.eTag, Body: { transformToByteArray: async () => new Uint8Array(body) } };
+  });
+  mock.on(GetObjectTaggingCommand).callsFake((input) => ({ TagSet: find(input.Bucket, input.Key).tags }));
+  mock.on(PutObjectTaggingCommand).callsFake((input) => {
+    find(input.Bucket, input.Key).tags = input.Tagging.TagSet;
+    return {};
+  });
+  mock.on(CopyObjectCommand).callsFake((input) => {
+    const [bucket, ...rest] = decodeURIComponent(String(input.CopySource).split('?')[0]!).split('/');
+    const source = find(bucket, rest.join('/'));
+    if (input.CopySourceIfMatch && input.CopySourceIfMatch !== source.eTag) throw awsError('PreconditionFailed', 412);
+    const tags = String(input.Tagging ?? '')
+      .split('&')
+      .filter(Boolean)
+      .map((pair) => {
+        const [k, v] = pair.split('=');
+        return { Key: decodeURIComponent(k!), Value: decodeURIComponent(v ?? '') };
+      });
+    objects.set(id(input.Bucket!, input.Key!), { body: source.body, eTag: source.eTag, tags });
+    return {};
+  });
+  mock.on(DeleteObjectCommand).callsFake((input) => {
+    objects.delete(id(input.Bucket!, input.Key!));
+    return {};
+  });
+  return {
+    mock,
+    objects,
+    put(bucket: string, key: string, body: Buffer): StoredObject {
+      const stored = { body, eTag: `"${createHash('md5').update(body).digest('hex')}"`, tags: [] };
+      objects.set(id(bucket, key), stored);
+      return stored;
+    },
+    get(bucket: string, key: string): StoredObject | undefined {
+      return objects.get(id(bucket, key));
+    },
+  };
+}
+
+export function fakeDecisionTable() {
+  const items = new Map<string, Record<string, unknown>>();
+  const mock = mockClient(DynamoDBDocumentClient);
+  const id = (key: Record<string, unknown>) => `${key.pk}|${key.sk}`;
+  mock.on(GetCommand).callsFake((input) => ({ Item: items.get(id(input.Key)) }));
+  mock.on(PutCommand).callsFake((input) => {
+    const item = input.Item as Record<string, unknown>;
+    if (input.ConditionExpression === 'attribute_not_exists(pk)' && items.has(id(item))) {
+      throw awsError('ConditionalCheckFailedException', 400, 'The conditional request failed');
+    }
+    items.set(id(item), structuredClone(item));
+    return {};
+  });
+  return {
+    mock,
+    items,
+    forJob(jobId: string) {
+      return [...items.values()].filter((item) => item.jobId === jobId);
+    },
+  };
+}
+
+export function fakeQueue() {
+  const sent: { QueueUrl?: string; MessageBody?: string; MessageAttributes?: unknown }[] = [];
+  const mock = mockClient(SQSClient);
+  mock.on(SendMessageCommand).callsFake((input) => {
+    sent.push(input);
+    return { MessageId: String(sent.length) };
+  });
+  return { mock, sent };
+}
