@@ -1,0 +1,65 @@
+/**
+ * The deployable stack: one ModerationPipeline and the outputs the `moderation` CLI reads
+ * (`--stack <name>` → DescribeStacks → these output keys; see cli/target.ts). Keep the keys stable.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { ModerationPipeline, type ModerationPipelineProps } from './moderation-pipeline.ts';
+
+/** The output keys, exactly as the CLI reads them. */
+export const STACK_OUTPUT_KEYS = [
+  'UploadsBucketName',
+  'UploadsPrefix',
+  'QuarantineBucketName',
+  'IntakeQueueUrl',
+  'DeadLetterQueueUrl',
+  'DeadLetterQueueArn',
+  'DecisionTableName',
+  'StateMachineArn',
+  'WorkflowType',
+  'StatusShards',
+  'Region',
+] as const;
+
+export interface ModerationStackProps extends StackProps {
+  /** Settings of the pipeline (everything but the constructs below, which the stack imports by name). */
+  readonly pipeline?: Omit<ModerationPipelineProps, 'alarmTopic' | 'uploadsBucket'>;
+  /** Send alarms to this existing SNS topic. */
+  readonly alarmTopicArn?: string;
+  /** Moderate this existing bucket instead of creating one. */
+  readonly existingUploadsBucketName?: string;
+}
+
+export class ModerationStack extends Stack {
+  readonly pipeline: ModerationPipeline;
+
+  constructor(scope: Construct, id: string, props: ModerationStackProps = {}) {
+    super(scope, id, {
+      description: 'Upload moderation pipeline: S3 -> SQS -> Step Functions (Rekognition, Bedrock) -> DynamoDB decision history',
+      ...props,
+    });
+    this.pipeline = new ModerationPipeline(this, 'Pipeline', {
+      ...props.pipeline,
+      alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
+      uploadsBucket: props.existingUploadsBucketName ? s3.Bucket.fromBucketName(this, 'ExistingUploadsBucket', props.existingUploadsBucketName) : undefined,
+    });
+
+    const p = this.pipeline;
+    const outputs: Record<(typeof STACK_OUTPUT_KEYS)[number], { value: string; description: string }> = {
+      UploadsBucketName: { value: p.uploadsBucket.bucketName, description: 'Bucket whose uploads are moderated' },
+      UploadsPrefix: { value: p.uploadsPrefix, description: 'Only keys under this prefix are moderated' },
+      QuarantineBucketName: { value: p.quarantineBucket.bucketName, description: 'Rejected objects are moved here' },
+      IntakeQueueUrl: { value: p.intakeQueue.queueUrl, description: 'S3 notifications (and replays) enter here' },
+      DeadLetterQueueUrl: { value: p.deadLetterQueue.queueUrl, description: 'Failed jobs and unprocessable messages' },
+      DeadLetterQueueArn: { value: p.deadLetterQueue.queueArn, description: 'ARN of the dead-letter queue' },
+      DecisionTableName: { value: p.decisionHistory.tableName, description: 'The decision history (DynamoDB)' },
+      StateMachineArn: { value: p.workflow.stateMachineArn, description: 'The moderation workflow' },
+      WorkflowType: { value: p.workflowType, description: 'EXPRESS or STANDARD' },
+      StatusShards: { value: String(p.statusShards), description: 'Write shards of the byStatus index (audit readers fan out over them)' },
+      Region: { value: this.region, description: 'Region of the stack' },
+    };
+    for (const key of STACK_OUTPUT_KEYS) new CfnOutput(this, key, outputs[key]);
+  }
+}
