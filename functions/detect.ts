@@ -26,21 +26,21 @@ const HEADER_BYTES = 64 * 1024;
 
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
   const { job } = state;
-  logger.appendKeys({ jobId: job.jobId, key: job.key });
+  // Keys go on each line, not appendKeys: the local runtime runs invocations concurrently in one process.
+  const context = { jobId: job.jobId, key: job.key };
   try {
     const existing = await existingDecision(job.jobId);
     if (existing) {
-      logger.info('job already decided; skipping detection', { status: existing.status });
+      logger.info('job already decided; skipping detection', { ...context, status: existing.status });
       metrics.addMetric('DuplicateJobs', MetricUnit.Count, 1);
       return { ...state, decision: existing };
     }
     const detection = await detect(job);
     metrics.addMetric(`Verdict${detection.verdict}`, MetricUnit.Count, 1);
-    logger.info('detected', { verdict: detection.verdict, rule: detection.rule, labels: detection.labels.length });
+    logger.info('detected', { ...context, verdict: detection.verdict, rule: detection.rule, labels: detection.labels.length });
     return { ...state, detection };
   } finally {
     flushMetrics();
-    logger.removeKeys(['jobId', 'key']);
   }
 };
 

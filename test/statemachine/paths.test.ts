@@ -56,8 +56,12 @@ afterEach(() => {
   bedrock.reset();
 });
 
+// Building a LocalWorkflow validates the definition (about half a second): one per setting.
+const workflows = new Map<string, LocalWorkflow>();
 function workflow(contextualReview: 'enabled' | 'disabled' = 'enabled'): LocalWorkflow {
-  return new LocalWorkflow({
+  const cached = workflows.get(contextualReview);
+  if (cached) return cached;
+  const created = new LocalWorkflow({
     substitutions: {
       DetectFunctionArn: 'detect',
       ReviewFunctionArn: 'review',
@@ -69,6 +73,8 @@ function workflow(contextualReview: 'enabled' | 'disabled' = 'enabled'): LocalWo
     functions,
     retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
   });
+  workflows.set(contextualReview, created);
+  return created;
 }
 
 let counter = 0;
