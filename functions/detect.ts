@@ -13,7 +13,7 @@ import { decisions, rekognition, s3 } from './clients.ts';
 import { callAws, ObjectUnreadableError } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { readConfig, required } from './lib/config.ts';
-import { inspectImage, MAX_DOWNLOAD_BYTES, readiness, toRekognitionBytes, UnreadableImageError, type Readiness } from './lib/image.ts';
+import { conversionFailure, inspectImage, MAX_DOWNLOAD_BYTES, readiness, toRekognitionBytes, UnreadableImageError, type Readiness } from './lib/image.ts';
 import { currentPolicy } from './policy-source.ts';
 import { normaliseLabels } from './lib/taxonomy.ts';
 import { decideVerdict } from './lib/verdict.ts';
@@ -102,7 +102,7 @@ async function detect(job: Job): Promise<Detection> {
       const converted = await toRekognitionBytes(await readObject(job));
       image = { Bytes: converted.bytes };
     } catch (err) {
-      if (err instanceof UnreadableImageError) return unusable(err.message, shape);
+      if (err instanceof UnreadableImageError) return unusable(conversionFailure(info, err), shape);
       throw err;
     }
     source = 'converted-bytes';

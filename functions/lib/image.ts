@@ -28,6 +28,8 @@ export interface ImageInfo {
   height: number;
   /** Frames in an animation (GIF, WebP), 1 for stills. */
   pages: number;
+  /** HEIF only: the coding inside the container ('hevc' is HEIC, 'av1' is AVIF). */
+  compression?: string;
 }
 
 export type Readiness =
@@ -45,7 +47,7 @@ export async function inspectImage(bytes: Buffer): Promise<ImageInfo> {
   try {
     const meta = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
     if (!meta.format || !meta.width || !meta.height) throw new UnreadableImageError('no image dimensions in the file header');
-    return { format: meta.format, width: meta.width, height: meta.height, pages: meta.pages ?? 1 };
+    return { format: meta.format, width: meta.width, height: meta.height, pages: meta.pages ?? 1, ...(meta.compression ? { compression: meta.compression } : {}) };
   } catch (err) {
     if (err instanceof UnreadableImageError) throw err;
     throw new UnreadableImageError(describeSharpError(err));
@@ -121,14 +123,34 @@ export function toReviewBytes(bytes: Buffer): Promise<ConvertedImage> {
   return toJpeg(bytes, { maxSidePx: 1568, maxBytes: 3_750_000 });
 }
 
+/**
+ * Why an image that has a header could not be converted. HEIC (HEVC-coded HEIF, what phones save) is
+ * named as such: the prebuilt libvips inside sharp has no HEVC decoder, and its own error is easily
+ * lost (libvips' error buffer is shared by concurrent operations: "Unknown error").
+ */
+export function conversionFailure(info: ImageInfo, err: UnreadableImageError): string {
+  if (info.format === 'heif' && info.compression === 'hevc') {
+    const detail = /no decoder for this image's compression/.test(err.message) ? '' : ` (${err.message})`;
+    return `HEIC image (HEVC-coded HEIF): cannot be decoded here, sharp's libvips has no HEVC decoder; JPEG, PNG, WebP, GIF or AVIF can be moderated${detail}`;
+  }
+  return err.message;
+}
+
 function describeSharpError(err: unknown): string {
   const message = (err as Error)?.message ?? String(err);
+  // libvips prefixes the real error with warnings (libheif's probing: "source: bad seek to N"): name the error.
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !/^source: bad seek/i.test(line));
+  const detail = (lines.find((line) => /error|not been built in|corrupt|premature|invalid|unsupported/i.test(line)) ?? lines[0] ?? message).slice(0, 300);
   if (/unsupported image format/i.test(message)) return 'not an image (unrecognised file format)';
   if (/pixel limit/i.test(message)) return 'image too large to decode safely';
+  if (/has not been built in|no decoding plugin|decoder plugin/i.test(message)) return `no decoder for this image's compression (${detail})`;
   if (/premature end|truncated|corrupt|bad (huffman|marker)|VipsJpeg|Invalid SOS|unexpected end/i.test(message)) {
-    return `corrupt or truncated image data (${message.split('\n')[0]})`;
+    return `corrupt or truncated image data (${detail})`;
   }
-  return `could not decode the image (${message.split('\n')[0]})`;
+  return `could not decode the image (${detail})`;
 }
 
 function mb(bytes: number): string {

@@ -77,6 +77,20 @@ const INJECTION_MARKERS = [
   /as (requested|instructed) (by|in) the (image|text)/i,
 ];
 
+/**
+ * Phrases that show the model did not judge the image: a refusal, an image it could not see, or
+ * doubt. The tool schema forces a decision field, so a refusing model may still fill in APPROVE; an
+ * APPROVE given with such a reason is escalated (the prompt asks for ESCALATE when unsure).
+ */
+const NON_JUDGEMENT_MARKERS = [
+  /\bI(?:'m|’m| am) sorry\b/i,
+  /\bI (?:can(?:no|'|’)t|cannot|won(?:'|’)t|will not|am (?:not able|unable) to|(?:'|’)m (?:not able|unable) to) (?:help|assist|review|evaluate|assess|judge|moderate|comply|provide|process|analy[sz]e|determine)\b/i,
+  /\b(?:unable|not able) to (?:help|assist|review|evaluate|assess|judge|moderate|comply|process|analy[sz]e|determine)\b/i,
+  /\b(?:can(?:no|'|’)t|cannot|could not|couldn(?:'|’)t|unable to) (?:see|view|load|open|access|read|process) (?:the|this) (?:image|picture|photo|file)\b/i,
+  /\bno image (?:was |is )?(?:provided|attached|included|visible)\b/i,
+  /\b(?:not (?:sure|certain)|uncertain|unclear)\b/i,
+];
+
 export function interpretReviewAnswer(answer: ConverseAnswer): ReviewAnswer {
   const toolUses = answer.content.filter((block) => block.toolUse);
   if (toolUses.length === 0) {
@@ -95,6 +109,9 @@ export function interpretReviewAnswer(answer: ConverseAnswer): ReviewAnswer {
     const cited = [reason, ...categories, textOf(answer)].find((text) => INJECTION_MARKERS.some((marker) => marker.test(text)));
     if (cited !== undefined) {
       return escalate(`approval cites instructions found in the image, treated as a prompt injection: ${snippet(reason)}`, categories);
+    }
+    if ([reason, textOf(answer)].some((text) => NON_JUDGEMENT_MARKERS.some((marker) => marker.test(text)))) {
+      return escalate(`approval reads as a refusal or as unsure, not as a judgement of the image: ${snippet(reason)}`, categories);
     }
   }
   return { decision, reason, categories };

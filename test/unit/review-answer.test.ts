@@ -35,6 +35,13 @@ describe('interpretReviewAnswer', () => {
     ],
     ['a reason citing the caption asking for approval', answer(tool({ decision: 'APPROVE', reason: 'The caption asks the moderator to approve it.', categories: [] }))],
     ['a reason citing the system prompt', answer(tool({ decision: 'APPROVE', reason: 'Per the new system prompt in the picture this is allowed.', categories: [] }))],
+    ['APPROVE inside a refusal (tool call)', answer(tool({ decision: 'APPROVE', reason: "I'm sorry, but I can't assist with reviewing this image.", categories: [] }))],
+    ['APPROVE for an image the model could not see', answer(tool({ decision: 'APPROVE', reason: 'I cannot view the image, so nothing appears to violate the policy.', categories: [] }))],
+    ['APPROVE with a reason that is unsure', answer(tool({ decision: 'APPROVE', reason: 'Not sure what this shows; probably fine.', categories: [] }))],
+    [
+      'APPROVE beside a refusal in prose',
+      { stopReason: 'tool_use', content: [{ text: 'I am unable to evaluate this content.' }, tool({ decision: 'APPROVE', reason: 'Acceptable.', categories: [] })] },
+    ],
   ])('never approves %s: it escalates', (_name, input) => {
     const result = interpretReviewAnswer(input);
     expect(result.decision).toBe('ESCALATE');
@@ -45,6 +52,12 @@ describe('interpretReviewAnswer', () => {
     expect(interpretReviewAnswer({ stopReason: 'end_turn', content: [{ text: 'APPROVE' }] }).reason).toMatch(/no tool answer \(stop reason end_turn\)/);
     expect(interpretReviewAnswer(answer(tool({ decision: 'ALLOW', reason: 'x', categories: [] }))).reason).toMatch(/invalid tool answer \(decision/);
     expect(interpretReviewAnswer(answer(tool({}), tool({}))).reason).toMatch(/2 tool answers/);
+  });
+
+  it('keeps plain approvals that only say what the image does not show', () => {
+    for (const reason of ['A swimsuit catalogue photo; nothing explicit.', 'I can see no nudity or violence: a family at a picnic.', 'Clothed people at a concert.']) {
+      expect(interpretReviewAnswer(answer(tool({ decision: 'APPROVE', reason, categories: [] }))).decision).toBe('APPROVE');
+    }
   });
 
   it('lets a REJECT that mentions injected text stand (failing closed is the safe direction)', () => {

@@ -1,0 +1,40 @@
+/** The `moderation` command line. */
+import { Command, CommanderError } from 'commander';
+import { registerRun } from './commands/run.ts';
+import { registerServe } from './commands/serve.ts';
+import { registerAudit } from './commands/audit.ts';
+import { registerReview } from './commands/review.ts';
+import { registerDlq } from './commands/dlq.ts';
+import { registerReconcile } from './commands/reconcile.ts';
+import { registerCost } from './commands/cost.ts';
+import { UsageError } from './output.ts';
+import { PolicyError } from '../functions/lib/policy.ts';
+
+const program = new Command('moderation')
+  .description('Moderate uploaded images: Rekognition + policy, optional Bedrock review, an auditable decision history.\nRuns the whole pipeline locally by default; --stack <name> (or $MODERATION_STACK) targets a deployed stack.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerRun(program);
+registerServe(program);
+registerAudit(program);
+registerReview(program);
+registerDlq(program);
+registerReconcile(program);
+registerCost(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with code 0; usage errors were already printed by commander.
+    process.exitCode = err.exitCode === 0 ? 0 : 1;
+  } else if (err instanceof UsageError || err instanceof PolicyError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`error: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,570 @@
+/**
+ * The monthly cost of the pipeline for a volume of images, by service, from list prices
+ * (pricing.ts, transcribed from ../shared/reference/aws-pricing.json on PRICES_AS_OF) and the
+ * architecture as the CDK construct configures it. Pure: the state machine definition comes in as
+ * data, and every assumption the estimate rests on is returned with it, in words.
+ *
+ * What is counted, per image:
+ * - Rekognition: one DetectModerationLabels, with the monthly volume tiers applied;
+ * - Lambda (arm64): invocations and GB-seconds of ingest (once per SQS batch), detect, record, apply,
+ *   and review for the borderline share when contextual review is on;
+ * - Step Functions: Express requests + GB-seconds (64 MB, each execution rounded up to 100 ms), or
+ *   Standard state transitions counted along the path through statemachine/moderation.asl.json;
+ * - SQS: the notification's SendMessage, and the event source's ReceiveMessage and DeleteMessageBatch
+ *   per batch, plus the event source's idle long polls (a fixed monthly amount);
+ * - DynamoDB: the decision's write units (item size, rounded up per KB) in the table and in every
+ *   GSI the item lands in, and the detect step's consistent GetItem;
+ * - S3: HEAD and range GET by detect, Rekognition's GET of the object, tagging or the quarantine copy,
+ *   and the review step's GET;
+ * - Bedrock: input (image + prompt) and output tokens for the borderline share;
+ * - CloudWatch Logs: the state machine's ALL-level log (with execution data for Express) and the
+ *   functions' logs.
+ * Free tiers are not deducted. Retries and failures are assumed rare (not counted).
+ */
+import { bedrockPrice, PRICES, PRICES_AS_OF } from './pricing.ts';
+import { automatedRecord } from './decision.ts';
+import { REVIEW_SYSTEM_PROMPT, REVIEW_TOOL_SCHEMA, reviewQuestion } from './review-answer.ts';
+import type { ModerationState } from './types.ts';
+
+export type Workflow = 'EXPRESS' | 'STANDARD';
+
+export interface CostInput {
+  /** Images moderated per month. */
+  images: number;
+  /** Share of images the policy finds BORDERLINE (0-1). */
+  borderlineRate: number;
+  workflow: Workflow;
+  /** Contextual review of borderline images with this Bedrock model; null: off (borderline → REVIEW). */
+  reviewModelId: string | null;
+  /** Share of images REJECTED (moved to quarantine instead of tagged). Default 0.02. */
+  rejectRate?: number;
+  /** Messages per ingest invocation (the event source's batch size). Default 10. */
+  batchSize?: number;
+  /** The size of the image the review step sends (after downscaling to 1568 px). Default 1568 × 1045. */
+  reviewImage?: { width: number; height: number };
+}
+
+/** A price the estimate uses, with where it comes from. */
+export interface PriceSource {
+  key: string;
+  what: string;
+  value: number;
+  unit: string;
+  sourceKind: 'official' | 'secondary' | 'secondary, unconfirmed';
+  source: string;
+}
+
+export interface LineItem {
+  what: string;
+  /** Per month. */
+  quantity: number;
+  unit: string;
+  unitPriceUsd: number;
+  monthlyUsd: number;
+  price: string;
+}
+
+export interface ServiceCost {
+  service: string;
+  monthlyUsd: number;
+  per1000Usd: number;
+  items: LineItem[];
+}
+
+export interface WorkflowPath {
+  name: string;
+  /** The states entered, in order. */
+  states: string[];
+  /** Standard: billed state transitions (one per state entered). */
+  transitions: number;
+  /** Lambda time on the path, plus per-transition overhead. */
+  durationMs: number;
+  /** Express: billed duration (rounded up to 100 ms). */
+  billedMs: number;
+  /** Share of the images that take this path. */
+  share: number;
+}
+
+export interface CostEstimate {
+  input: Required<Omit<CostInput, 'reviewModelId'>> & { reviewModelId: string | null };
+  services: ServiceCost[];
+  monthlyUsd: number;
+  per1000Usd: number;
+  perImageUsd: number;
+  paths: WorkflowPath[];
+  assumptions: string[];
+  prices: PriceSource[];
+  pricesAsOf: string;
+}
+
+export class CostModelError extends Error {
+  override name = 'CostModelError';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Assumptions (stated in the output)
+
+/** Memory as the CDK construct configures each function (infra/moderation-pipeline.ts), and typical durations. */
+export const FUNCTION_PROFILES = {
+  ingest: { memoryMb: 256, note: 'per batch: starts the executions; with EXPRESS it waits for the slowest one (StartSyncExecution)' },
+  detect: { memoryMb: 1024, durationMs: 700, note: 'HeadObject, a 64 KB range GET and header parse, DetectModerationLabels (~0.5 s)' },
+  review: { memoryMb: 1024, durationMs: 3000, note: 'GetObject, downscale to 1568 px, Bedrock Converse with a forced tool answer' },
+  record: { memoryMb: 256, durationMs: 40, note: 'one conditional PutItem' },
+  apply: { memoryMb: 256, durationMs: 120, note: 'GetObjectTagging + PutObjectTagging, or HeadObject + CopyObject + DeleteObject for a reject (~250 ms)' },
+} as const;
+
+const APPLY_QUARANTINE_MS = 250;
+const INGEST_OVERHEAD_MS = 100;
+const STANDARD_INGEST_MS = 150;
+/** Step Functions' own time per state (scheduling the task, the Choice/Pass states). */
+const TRANSITION_OVERHEAD_MS = 25;
+const EXPRESS_MEMORY_MB = 64;
+const EXPRESS_ROUNDING_MS = 100;
+/** Lambda's SQS event source polls with long polls even when idle (at least 5 pollers, 20 s each). */
+const IDLE_POLLERS = 5;
+const LONG_POLL_SECONDS = 20;
+const SECONDS_PER_MONTH = 30 * 86_400;
+const REVIEW_OUTPUT_TOKENS = 120;
+const CHARS_PER_TOKEN = 4;
+/** CloudWatch Logs: bytes per state machine event without data, the state document with it, and per function invocation. */
+const SFN_EVENT_BYTES = 400;
+const STATE_DOCUMENT_BYTES = 2_500;
+const LAMBDA_LOG_BYTES_PER_INVOCATION = 1_200;
+
+// ---------------------------------------------------------------------------------------------------
+// Prices with their sources
+
+const REFERENCE = '../shared/reference/aws-pricing.json';
+
+export const PRICE_SOURCES: Record<string, PriceSource> = {
+  rekognitionTier1: { key: 'rekognitionTier1', what: 'Rekognition DetectModerationLabels, first 1M images/month', value: PRICES.rekognitionPerImageTiers[0].perImage, unit: 'USD/image', sourceKind: 'secondary', source: 'api-evangelist transcription of aws.amazon.com/rekognition/pricing (worked examples)' },
+  rekognitionTier2: { key: 'rekognitionTier2', what: 'Rekognition, next 4M images/month (1M-5M)', value: PRICES.rekognitionPerImageTiers[1].perImage, unit: 'USD/image', sourceKind: 'secondary', source: 'api-evangelist transcription (price confirmed; tier bound commonly cited)' },
+  rekognitionTier3: { key: 'rekognitionTier3', what: 'Rekognition, next 30M images/month (5M-35M)', value: PRICES.rekognitionPerImageTiers[2].perImage, unit: 'USD/image', sourceKind: 'secondary', source: 'api-evangelist transcription (price and width confirmed)' },
+  rekognitionTier4: { key: 'rekognitionTier4', what: 'Rekognition, over 35M images/month', value: PRICES.rekognitionPerImageTiers[3].perImage, unit: 'USD/image', sourceKind: 'secondary, unconfirmed', source: 'commonly cited; not found in a stored source' },
+  lambdaRequest: { key: 'lambdaRequest', what: 'Lambda requests', value: PRICES.lambdaPerRequest, unit: 'USD/request', sourceKind: 'secondary', source: 'cloudchipr.com/blog/aws-lambda-pricing ($0.20 per 1M)' },
+  lambdaArmGbSecond: { key: 'lambdaArmGbSecond', what: 'Lambda arm64 duration, first 7.5B GB-s/month', value: PRICES.lambdaArmPerGbSecond, unit: 'USD/GB-s', sourceKind: 'secondary', source: 'cloudchipr.com/blog/aws-lambda-pricing' },
+  sfnStandardTransition: { key: 'sfnStandardTransition', what: 'Step Functions Standard state transitions', value: PRICES.stepFunctionsStandardPerTransition, unit: 'USD/transition', sourceKind: 'secondary', source: 'wring.co Step Functions pricing guide ($25 per 1M)' },
+  sfnExpressRequest: { key: 'sfnExpressRequest', what: 'Step Functions Express requests', value: PRICES.stepFunctionsExpressPerRequest, unit: 'USD/request', sourceKind: 'secondary', source: 'wring.co Step Functions pricing guide ($1.00 per 1M)' },
+  sfnExpressGbSecond: { key: 'sfnExpressGbSecond', what: 'Step Functions Express duration, first tier (64 MB chunks, 100 ms rounding: official)', value: PRICES.stepFunctionsExpressPerGbSecond, unit: 'USD/GB-s', sourceKind: 'secondary', source: 'wring.co Step Functions pricing guide; rounding and 64 MB chunks from aws.amazon.com/step-functions/pricing' },
+  sqsRequest: { key: 'sqsRequest', what: 'SQS standard requests (64 KB chunks), first 100B/month', value: PRICES.sqsPerRequest, unit: 'USD/request', sourceKind: 'secondary', source: 'cloudburn.io/blog/amazon-sqs-pricing ($0.40 per 1M)' },
+  dynamodbWrite: { key: 'dynamodbWrite', what: 'DynamoDB on-demand write request units (since the 2024-11-01 cut)', value: PRICES.dynamodbPerWriteUnit, unit: 'USD/WRU', sourceKind: 'secondary', source: 'airbyte.com DynamoDB pricing ($0.625 per 1M)' },
+  dynamodbRead: { key: 'dynamodbRead', what: 'DynamoDB on-demand read request units', value: PRICES.dynamodbPerReadUnit, unit: 'USD/RRU', sourceKind: 'secondary', source: 'airbyte.com DynamoDB pricing ($0.125 per 1M)' },
+  s3Put: { key: 's3Put', what: 'S3 Standard PUT/COPY/POST/LIST and PutObjectTagging requests', value: PRICES.s3PutPerRequest, unit: 'USD/request', sourceKind: 'secondary', source: 'c3x.dev S3 request fees; cloudmaterials.com (tagging at the PUT rate)' },
+  s3Get: { key: 's3Get', what: 'S3 Standard GET/HEAD (and GetObjectTagging) requests', value: PRICES.s3GetPerRequest, unit: 'USD/request', sourceKind: 'secondary', source: 'c3x.dev S3 request fees' },
+  cloudwatchLogs: { key: 'cloudwatchLogs', what: 'CloudWatch Logs ingestion (Standard class; first tier for vended Lambda logs)', value: PRICES.cloudwatchLogsPerGb, unit: 'USD/GB', sourceKind: 'secondary', source: 'c3x.dev CloudWatch Logs cost guide' },
+};
+
+function bedrockSources(modelId: string): PriceSource[] {
+  const price = bedrockPrice(modelId);
+  if (!price) return [];
+  return [
+    { key: 'bedrockInput', what: `Bedrock ${modelId} input tokens`, value: price.input / 1000, unit: 'USD/token', sourceKind: 'secondary', source: bedrockSource(modelId) },
+    { key: 'bedrockOutput', what: `Bedrock ${modelId} output tokens`, value: price.output / 1000, unit: 'USD/token', sourceKind: 'secondary', source: bedrockSource(modelId) },
+  ];
+}
+
+function bedrockSource(modelId: string): string {
+  return /anthropic/.test(modelId) ? 'langchain Bedrock cost table (Anthropic list price)' : 'atonementlicensing.pages.dev Bedrock pricing 2026 (Nova)';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The workflow's paths, from the definition itself
+
+interface AslState {
+  Type: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: AslRule[];
+}
+
+interface AslRule {
+  Variable?: string;
+  Next?: string;
+  And?: AslRule[];
+  Or?: AslRule[];
+  Not?: AslRule;
+  IsPresent?: boolean;
+  StringEquals?: string;
+  BooleanEquals?: boolean;
+}
+
+export interface AslDefinition {
+  StartAt: string;
+  States: Record<string, AslState>;
+}
+
+/**
+ * The states an execution enters for this state document, following Choice rules (JSONPath
+ * variables with IsPresent, StringEquals, BooleanEquals, And, Or, Not) and each state's Next.
+ * Task results are not simulated: the document is what the Choice states will see.
+ */
+export function pathThrough(definition: AslDefinition, document: unknown): string[] {
+  const states: string[] = [];
+  let name: string | undefined = definition.StartAt;
+  while (name) {
+    const state: AslState | undefined = definition.States[name];
+    if (!state) throw new CostModelError(`the definition has no state ${name}`);
+    states.push(name);
+    if (states.length > 100) throw new CostModelError('the path through the definition does not end (a loop?)');
+    if (state.Type === 'Succeed' || state.Type === 'Fail' || state.End) break;
+    if (state.Type === 'Choice') {
+      name = (state.Choices ?? []).find((rule) => matches(rule, document))?.Next ?? state.Default;
+      if (!name) throw new CostModelError(`Choice state ${states.at(-1)} has no matching rule and no Default`);
+    } else {
+      name = state.Next;
+    }
+  }
+  return states;
+}
+
+function matches(rule: AslRule, document: unknown): boolean {
+  if (rule.And) return rule.And.every((r) => matches(r, document));
+  if (rule.Or) return rule.Or.some((r) => matches(r, document));
+  if (rule.Not) return !matches(rule.Not, document);
+  const value = rule.Variable ? lookup(document, rule.Variable) : undefined;
+  if (rule.IsPresent !== undefined) return (value !== undefined) === rule.IsPresent;
+  if (rule.StringEquals !== undefined) return value === rule.StringEquals;
+  if (rule.BooleanEquals !== undefined) return value === rule.BooleanEquals;
+  throw new CostModelError(`unsupported Choice rule ${JSON.stringify(rule)}`);
+}
+
+function lookup(document: unknown, path: string): unknown {
+  if (!path.startsWith('$.')) return undefined;
+  let value: unknown = document;
+  for (const part of path.slice(2).split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DynamoDB item size
+
+/** DynamoDB's item size: attribute names and values (strings UTF-8, numbers ~1 byte per 2 digits + 1, maps/lists 3 bytes + 1 per element). */
+export function dynamoItemBytes(item: Record<string, unknown>): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    total += Buffer.byteLength(name) + valueBytes(value);
+  }
+  return total;
+}
+
+function valueBytes(value: unknown): number {
+  if (value === null || typeof value === 'boolean') return 1;
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.\-e+]/g, '').replace(/^0+/, '').length / 2) + 1;
+  if (Array.isArray(value)) return 3 + value.reduce<number>((sum, v) => sum + 1 + valueBytes(v), 0);
+  if (typeof value === 'object') {
+    return 3 + Object.entries(value as Record<string, unknown>).reduce((sum, [k, v]) => (v === undefined ? sum : sum + 1 + Buffer.byteLength(k) + valueBytes(v)), 0);
+  }
+  return 0;
+}
+
+/** A representative decision record (three labels, a rule, an execution ARN), and with an LLM review. */
+export function sampleDecisionItems(reviewModelId: string | null): { plain: number; reviewed: number } {
+  const now = '2026-11-25T12:00:00.000Z';
+  const state: ModerationState = {
+    job: {
+      jobId: 'a'.repeat(40),
+      bucket: 'moderation-uploads-123456789012-us-east-1',
+      key: 'uploads/u-4821/2026/11/25/3f2a9c1b-photo.jpg',
+      versionId: 'Uo3hYzRk4F8tZ1fQmE0oW9xJd2cVbN7p',
+      eTag: 'd41d8cd98f00b204e9800998ecf8427e',
+      sequencer: '0065F1E2D3C4B5A697',
+      size: 482_133,
+      uploader: 'u-4821',
+      eventTime: now,
+      receivedAt: now,
+    },
+    settings: { contextualReview: reviewModelId ? 'enabled' : 'disabled', executionId: `arn:aws:states:us-east-1:123456789012:express:ModerationWorkflow1A2B3C4D-abcdefgh:${'a'.repeat(40)}-1a2b3c4d:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b` },
+    detection: {
+      verdict: 'BORDERLINE',
+      labels: [
+        { name: 'Non-Explicit Nudity of Intimate parts and Kissing', parentName: '', level: 1, confidence: 71.2 },
+        { name: 'Non-Explicit Nudity', parentName: 'Non-Explicit Nudity of Intimate parts and Kissing', level: 2, confidence: 71.2 },
+        { name: 'Implied Nudity', parentName: 'Non-Explicit Nudity', level: 3, confidence: 68.4 },
+      ],
+      rule: { category: 'Non-Explicit Nudity of Intimate parts and Kissing', label: 'Implied Nudity', confidence: 68.4, action: 'review', threshold: 60 },
+      flagged: [],
+      policyVersion: 'standard@3f2a9c1b5d7e',
+      modelVersion: '7.0',
+      source: 's3-object',
+      durationMs: 640,
+    },
+  };
+  const plain = dynamoItemBytes(automatedRecord(state, { decidedAt: now, shards: 8 }) as unknown as Record<string, unknown>);
+  const reviewed = dynamoItemBytes(
+    automatedRecord(
+      {
+        ...state,
+        review: {
+          decision: 'APPROVE',
+          reason: 'A person in swimwear at a beach; no nudity and nothing sexual, acceptable under the policy.',
+          categories: ['Swimwear or Underwear'],
+          modelId: reviewModelId ?? 'amazon.nova-lite-v1:0',
+          inputTokens: 2_600,
+          outputTokens: 110,
+          durationMs: 2_800,
+        },
+      },
+      { decidedAt: now, shards: 8 },
+    ) as unknown as Record<string, unknown>,
+  );
+  return { plain, reviewed };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The estimate
+
+/** Tokens the review step sends: the image (w*h/750, long edge capped at 1568 px) and the prompt text. */
+export function reviewInputTokens(image: { width: number; height: number }): { image: number; prompt: number } {
+  const scale = Math.min(1, 1568 / Math.max(image.width, image.height));
+  const width = Math.round(image.width * scale);
+  const height = Math.round(image.height * scale);
+  const question = reviewQuestion(
+    [{ category: 'Non-Explicit Nudity of Intimate parts and Kissing', label: 'Implied Nudity', confidence: 68.4, action: 'review', threshold: 60 }],
+    'standard',
+  );
+  const promptChars = REVIEW_SYSTEM_PROMPT.length + question.length + JSON.stringify(REVIEW_TOOL_SCHEMA).length + 200; // + tool name/description framing
+  return { image: Math.ceil((width * height) / 750), prompt: Math.ceil(promptChars / CHARS_PER_TOKEN) };
+}
+
+/** Rekognition's monthly tiers applied to a volume. */
+export function rekognitionTiers(images: number): LineItem[] {
+  const items: LineItem[] = [];
+  let from = 0;
+  PRICES.rekognitionPerImageTiers.forEach((tier, i) => {
+    const quantity = Math.max(0, Math.min(images, tier.upTo) - from);
+    if (quantity > 0) {
+      const key = `rekognitionTier${i + 1}`;
+      items.push({ what: PRICE_SOURCES[key]!.what, quantity, unit: 'images', unitPriceUsd: tier.perImage, monthlyUsd: quantity * tier.perImage, price: key });
+    }
+    from = tier.upTo;
+  });
+  return items;
+}
+
+export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefinition): CostEstimate {
+  const input = {
+    images: rawInput.images,
+    borderlineRate: rawInput.borderlineRate,
+    workflow: rawInput.workflow,
+    reviewModelId: rawInput.reviewModelId,
+    rejectRate: rawInput.rejectRate ?? 0.02,
+    batchSize: rawInput.batchSize ?? 10,
+    reviewImage: rawInput.reviewImage ?? { width: 1568, height: 1045 },
+  };
+  validate(input);
+  const N = input.images;
+  const review = input.reviewModelId !== null;
+  const reviewedShare = review ? input.borderlineRate : 0;
+  const price = (key: string) => PRICE_SOURCES[key]!.value;
+  let bedrock: { input: number; output: number } | undefined;
+  if (review) {
+    bedrock = bedrockPrice(input.reviewModelId!);
+    if (!bedrock) {
+      throw new CostModelError(`no list price for Bedrock model ${input.reviewModelId} (known: ${Object.keys(PRICES.bedrock).join(', ')})`);
+    }
+  }
+
+  // The paths, from the definition: what the Choice states see for each kind of image.
+  const settings = { contextualReview: review ? 'enabled' : 'disabled' };
+  const plainStates = pathThrough(definition, { job: {}, settings, detection: { verdict: 'APPROVE' } });
+  const borderlineStates = pathThrough(definition, { job: {}, settings, detection: { verdict: 'BORDERLINE' } });
+  const lambdaMs = (states: string[], rejectShare: number) =>
+    states.reduce((sum, state) => {
+      if (state === 'Detect') return sum + FUNCTION_PROFILES.detect.durationMs;
+      if (state === 'Review') return sum + FUNCTION_PROFILES.review.durationMs;
+      if (state === 'Record') return sum + FUNCTION_PROFILES.record.durationMs;
+      if (state === 'Apply') return sum + (1 - rejectShare) * FUNCTION_PROFILES.apply.durationMs + rejectShare * APPLY_QUARANTINE_MS;
+      return sum;
+    }, 0);
+  const plainShare = 1 - reviewedShare;
+  const rejectAmongPlain = plainShare > 0 ? Math.min(1, input.rejectRate / plainShare) : 0;
+  const makePath = (name: string, states: string[], share: number, rejectShare: number): WorkflowPath => {
+    const durationMs = lambdaMs(states, rejectShare) + TRANSITION_OVERHEAD_MS * states.length;
+    return { name, states, transitions: states.length, durationMs, billedMs: Math.ceil(durationMs / EXPRESS_ROUNDING_MS) * EXPRESS_ROUNDING_MS, share };
+  };
+  const paths = [makePath(review ? 'not borderline' : 'every image', plainStates, plainShare, rejectAmongPlain)];
+  if (review && reviewedShare > 0) paths.push(makePath('borderline, contextual review', borderlineStates, reviewedShare, 0));
+
+  const services: ServiceCost[] = [];
+  const add = (service: string, items: LineItem[]) => {
+    const monthlyUsd = items.reduce((sum, item) => sum + item.monthlyUsd, 0);
+    services.push({ service, monthlyUsd, per1000Usd: N ? (monthlyUsd / N) * 1000 : 0, items });
+  };
+  const item = (what: string, quantity: number, unit: string, key: string, unitPrice = price(key)): LineItem => ({
+    what,
+    quantity,
+    unit,
+    unitPriceUsd: unitPrice,
+    monthlyUsd: quantity * unitPrice,
+    price: key,
+  });
+
+  // Rekognition
+  add('Rekognition', rekognitionTiers(N));
+
+  // Lambda
+  const batches = N / input.batchSize;
+  const executionMs = paths.reduce((sum, p) => sum + p.share * p.durationMs, 0);
+  let ingestMs: number;
+  if (input.workflow === 'EXPRESS') {
+    // The batch's executions run in parallel; the invocation lasts as long as the slowest.
+    const pBorderlineInBatch = 1 - (1 - reviewedShare) ** input.batchSize;
+    const slowest = paths.length > 1 ? pBorderlineInBatch * paths[1]!.durationMs + (1 - pBorderlineInBatch) * paths[0]!.durationMs : paths[0]!.durationMs;
+    ingestMs = INGEST_OVERHEAD_MS + slowest;
+  } else {
+    ingestMs = STANDARD_INGEST_MS;
+  }
+  const invocations = { ingest: batches, detect: N, record: N, apply: N, review: N * reviewedShare };
+  const gbSeconds = {
+    ingest: batches * (FUNCTION_PROFILES.ingest.memoryMb / 1024) * (ingestMs / 1000),
+    detect: N * (FUNCTION_PROFILES.detect.memoryMb / 1024) * (FUNCTION_PROFILES.detect.durationMs / 1000),
+    review: N * reviewedShare * (FUNCTION_PROFILES.review.memoryMb / 1024) * (FUNCTION_PROFILES.review.durationMs / 1000),
+    record: N * (FUNCTION_PROFILES.record.memoryMb / 1024) * (FUNCTION_PROFILES.record.durationMs / 1000),
+    apply: N * (FUNCTION_PROFILES.apply.memoryMb / 1024) * (((1 - input.rejectRate) * FUNCTION_PROFILES.apply.durationMs + input.rejectRate * APPLY_QUARANTINE_MS) / 1000),
+  };
+  const lambdaItems: LineItem[] = [];
+  for (const step of ['ingest', 'detect', 'review', 'record', 'apply'] as const) {
+    if (invocations[step] === 0) continue;
+    lambdaItems.push(item(`${step}: invocations`, invocations[step], 'requests', 'lambdaRequest'));
+    lambdaItems.push(item(`${step}: compute (${FUNCTION_PROFILES[step].memoryMb} MB arm64)`, gbSeconds[step], 'GB-s', 'lambdaArmGbSecond'));
+  }
+  add('Lambda', lambdaItems);
+
+  // Step Functions
+  if (input.workflow === 'EXPRESS') {
+    const billedGbSeconds = paths.reduce((sum, p) => sum + N * p.share * (EXPRESS_MEMORY_MB / 1024) * (p.billedMs / 1000), 0);
+    add('Step Functions (Express)', [
+      item('executions', N, 'requests', 'sfnExpressRequest'),
+      item(`duration at ${EXPRESS_MEMORY_MB} MB, each rounded up to ${EXPRESS_ROUNDING_MS} ms`, billedGbSeconds, 'GB-s', 'sfnExpressGbSecond'),
+    ]);
+  } else {
+    const transitions = paths.reduce((sum, p) => sum + N * p.share * p.transitions, 0);
+    add('Step Functions (Standard)', [item(`state transitions (${paths.map((p) => `${p.transitions} on ${p.name}`).join(', ')})`, transitions, 'transitions', 'sfnStandardTransition')]);
+  }
+
+  // SQS
+  const idlePolls = IDLE_POLLERS * (SECONDS_PER_MONTH / LONG_POLL_SECONDS);
+  add('SQS', [
+    item('SendMessage (the S3 notification)', N, 'requests', 'sqsRequest'),
+    item(`ReceiveMessage (batches of ${input.batchSize})`, batches, 'requests', 'sqsRequest'),
+    item(`DeleteMessageBatch (batches of ${input.batchSize})`, batches, 'requests', 'sqsRequest'),
+    item(`idle long polls (${IDLE_POLLERS} pollers × ${LONG_POLL_SECONDS} s, fixed)`, idlePolls, 'requests', 'sqsRequest'),
+  ]);
+
+  // DynamoDB
+  const sizes = sampleDecisionItems(input.reviewModelId);
+  const wru = (bytes: number) => Math.ceil(bytes / 1024);
+  const categoryShare = Math.min(1, input.borderlineRate + input.rejectRate);
+  // Table + byImage + byStatus + byUploader always; byCategory only when a rule decided (sparse).
+  const writesPerCopy = 4 + categoryShare;
+  const writeUnits = N * ((1 - reviewedShare) * wru(sizes.plain) + reviewedShare * wru(sizes.reviewed)) * writesPerCopy;
+  add('DynamoDB', [
+    item(
+      `decision writes: ${wru(sizes.plain)} WRU per copy (${sizes.plain} B item${review ? `, ${sizes.reviewed} B with review` : ''}) × table + byImage + byStatus + byUploader + byCategory (${(categoryShare * 100).toFixed(0)}%)`,
+      writeUnits,
+      'WRU',
+      'dynamodbWrite',
+    ),
+    item('detect: consistent GetItem (already decided?)', N, 'RRU', 'dynamodbRead'),
+  ]);
+
+  // S3
+  // detect: HEAD + range GET + Rekognition's GET; apply: GetObjectTagging (tag) or HeadObject (reject); review: GET.
+  const gets = N * 4 + N * reviewedShare;
+  // apply: PutObjectTagging (tag) or CopyObject (reject).
+  const puts = N;
+  add('S3', [
+    item(
+      'GET/HEAD: detect HeadObject + range GET, Rekognition reading the object, apply GetObjectTagging (HeadObject for rejects)' + (review ? ', review GetObject' : ''),
+      gets,
+      'requests',
+      's3Get',
+    ),
+    item('PUT class: PutObjectTagging, or CopyObject to quarantine for rejects (DeleteObject is free)', puts, 'requests', 's3Put'),
+  ]);
+
+  // Bedrock
+  if (review && bedrock) {
+    const tokens = reviewInputTokens(input.reviewImage);
+    const reviewed = N * reviewedShare;
+    add('Bedrock', [
+      item(`input tokens (image ${tokens.image} + prompt ${tokens.prompt} per review)`, reviewed * (tokens.image + tokens.prompt), 'tokens', 'bedrockInput', bedrock.input / 1000),
+      item(`output tokens (~${REVIEW_OUTPUT_TOKENS} per review: the tool call)`, reviewed * REVIEW_OUTPUT_TOKENS, 'tokens', 'bedrockOutput', bedrock.output / 1000),
+    ]);
+  }
+
+  // CloudWatch Logs
+  const tasksOn = (states: string[]) => states.filter((s) => definition.States[s]?.Type === 'Task').length;
+  const sfnBytes = paths.reduce((sum, p) => {
+    const events = 2 + 2 * p.states.length + 3 * tasksOn(p.states);
+    const perEvent = SFN_EVENT_BYTES + (input.workflow === 'EXPRESS' ? STATE_DOCUMENT_BYTES : 0);
+    return sum + N * p.share * events * perEvent;
+  }, 0);
+  const lambdaInvocations = Object.values(invocations).reduce((a, b) => a + b, 0);
+  add('CloudWatch Logs', [
+    item(`state machine log, level ALL${input.workflow === 'EXPRESS' ? ' with execution data' : ''}`, sfnBytes / 1024 ** 3, 'GB', 'cloudwatchLogs'),
+    item('function logs (START/END/REPORT + structured INFO lines)', (lambdaInvocations * LAMBDA_LOG_BYTES_PER_INVOCATION) / 1024 ** 3, 'GB', 'cloudwatchLogs'),
+  ]);
+
+  const monthlyUsd = services.reduce((sum, s) => sum + s.monthlyUsd, 0);
+  const prices = [
+    ...Object.values(PRICE_SOURCES).filter((p) => services.some((s) => s.items.some((i) => i.price === p.key))),
+    ...(review ? bedrockSources(input.reviewModelId!) : []),
+  ];
+  return {
+    input,
+    services,
+    monthlyUsd,
+    per1000Usd: N ? (monthlyUsd / N) * 1000 : 0,
+    perImageUsd: N ? monthlyUsd / N : 0,
+    paths,
+    assumptions: assumptions(input, paths, ingestMs, executionMs, sizes),
+    prices,
+    pricesAsOf: PRICES_AS_OF,
+  };
+}
+
+function validate(input: CostEstimate['input']): void {
+  if (!Number.isFinite(input.images) || input.images < 0) throw new CostModelError(`images must be ≥ 0, got ${input.images}`);
+  for (const [name, value] of [['borderlineRate', input.borderlineRate], ['rejectRate', input.rejectRate]] as const) {
+    if (!Number.isFinite(value) || value < 0 || value > 1) throw new CostModelError(`${name} must be from 0 to 1, got ${value}`);
+  }
+  if (input.borderlineRate + input.rejectRate > 1) throw new CostModelError('borderlineRate + rejectRate must not exceed 1');
+  if (!Number.isInteger(input.batchSize) || input.batchSize < 1 || input.batchSize > 10_000) throw new CostModelError(`batchSize must be 1-10000, got ${input.batchSize}`);
+  if (input.workflow !== 'EXPRESS' && input.workflow !== 'STANDARD') throw new CostModelError(`workflow must be EXPRESS or STANDARD, got ${input.workflow}`);
+}
+
+function assumptions(input: CostEstimate['input'], paths: WorkflowPath[], ingestMs: number, executionMs: number, sizes: { plain: number; reviewed: number }): string[] {
+  const f = FUNCTION_PROFILES;
+  const review = input.reviewModelId !== null;
+  const tokens = reviewInputTokens(input.reviewImage);
+  return [
+    `List prices, us-east-1, as of ${PRICES_AS_OF} (${REFERENCE}); free tiers not deducted; no retries or failures counted.`,
+    `Every image reaches Rekognition once (UNUSABLE files that never do are ignored); tiers are applied to the month's volume.`,
+    `${(input.borderlineRate * 100).toFixed(1)}% borderline, ${(input.rejectRate * 100).toFixed(1)}% rejected (quarantined), the rest tagged.`,
+    review
+      ? `Contextual review on with ${input.reviewModelId}: every borderline image goes to Bedrock once.`
+      : 'Contextual review off (the construct\'s default): borderline images are held for a human (REVIEW) at no extra AWS cost.',
+    `Workflow ${input.workflow}; paths counted from the definition: ${paths.map((p) => `${p.name} (${(p.share * 100).toFixed(1)}%): ${p.states.join(' → ')}`).join('; ')}.`,
+    input.workflow === 'EXPRESS'
+      ? `Express execution time = the path's Lambda time + ${TRANSITION_OVERHEAD_MS} ms per state, billed at ${EXPRESS_MEMORY_MB} MB rounded up to ${EXPRESS_ROUNDING_MS} ms: ${paths.map((p) => `${p.durationMs.toFixed(0)} → ${p.billedMs} ms`).join(', ')}.`
+      : `Standard: one billed transition per state entered (${paths.map((p) => `${p.transitions} ${p.name}`).join(', ')}); ingest calls StartExecution and returns.`,
+    `Lambda arm64, memory as the CDK construct sets it: ingest ${f.ingest.memoryMb} MB, detect ${f.detect.memoryMb} MB (${f.detect.durationMs} ms: ${f.detect.note}), review ${f.review.memoryMb} MB (${f.review.durationMs} ms), record ${f.record.memoryMb} MB (${f.record.durationMs} ms), apply ${f.apply.memoryMb} MB (${f.apply.durationMs} ms, ${APPLY_QUARANTINE_MS} ms for a reject).`,
+    input.workflow === 'EXPRESS'
+      ? `Ingest: one invocation per batch of ${input.batchSize}; StartSyncExecution waits for the slowest execution of the batch: ~${ingestMs.toFixed(0)} ms per batch (mean execution ${executionMs.toFixed(0)} ms).`
+      : `Ingest: one invocation per batch of ${input.batchSize}, ~${ingestMs} ms.`,
+    `SQS: 1 SendMessage per image (bodies < 64 KB), 1 ReceiveMessage and 1 DeleteMessageBatch per batch, plus ${IDLE_POLLERS} idle long-polling pollers.`,
+    `DynamoDB: a decision item of ~${sizes.plain} B (${sizes.reviewed} B with an LLM review) = ${Math.ceil(sizes.plain / 1024)} WRU per copy; each GSI the item lands in (byImage, byStatus, byUploader, byCategory when a rule decided) is another copy; the detect step's consistent GetItem is 1 RRU.`,
+    'S3: 3 GET-class requests per image in detect (HEAD, 64 KB range GET, Rekognition reading the object), 1 GET + 1 PUT-class in apply; the upload itself is the uploader\'s.',
+    ...(review
+      ? [`Bedrock: image ${input.reviewImage.width}×${input.reviewImage.height} px ≈ ${tokens.image} tokens (w×h/750 after downscaling to 1568 px; Anthropic's rule, used as an approximation for every model) + ~${tokens.prompt} prompt tokens; ~${REVIEW_OUTPUT_TOKENS} output tokens.`]
+      : []),
+    `CloudWatch Logs: ${SFN_EVENT_BYTES} B per state machine event${input.workflow === 'EXPRESS' ? ` + a ${STATE_DOCUMENT_BYTES} B state document (includeExecutionData)` : ''}; ${LAMBDA_LOG_BYTES_PER_INVOCATION} B of function logs per invocation; ingestion only (storage after the month not counted).`,
+  ];
+}

@@ -1,0 +1,30 @@
+/**
+ * The local Rekognition-compatible detector (see docs/local-detector.md):
+ * - startDetectorEndpoint: DetectModerationLabels over HTTP (AWS JSON 1.1), for any AWS client;
+ * - createClassifierPool: nsfwjs MobileNetV2 in worker threads;
+ * - toModerationLabels: nsfwjs probabilities -> model-7 moderation labels (pure).
+ */
+export { classify, decodeForModel, InvalidImageError, loadModel, CLASS_NAMES, type ClassName, type ClassScores } from './classifier.ts';
+export {
+  calibrate,
+  CALIBRATION,
+  DEFAULT_MIN_CONFIDENCE,
+  MODERATION_MODEL_VERSION,
+  signals,
+  toModerationLabels,
+  type DetectModerationLabelsOutput,
+  type MappingOptions,
+  type RekognitionContentType,
+  type RekognitionModerationLabel,
+} from './mapping.ts';
+export { ClassifierUnavailableError, createClassifierPool, type ClassifierPool, type ClassifierPoolOptions, type ClassifierPoolStats } from './pool.ts';
+export {
+  DetectorError,
+  detectorError,
+  LIMITS,
+  startDetectorEndpoint,
+  type DetectorEndpoint,
+  type DetectorEndpointOptions,
+  type DetectorStats,
+  type DetectRequest,
+} from './server.ts';

@@ -1,0 +1,167 @@
+/**
+ * DynamoDB on this machine: dynalite in-process, bound to 127.0.0.1, stored on disk (LevelDB) under
+ * the data directory so the decision history survives a restart. The decision table is created from
+ * functions/lib/table-schema.ts, the same key design the CDK construct deploys.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import dynalite from 'dynalite';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  type CreateTableCommandInput,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
+import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/lib/table-schema.ts';
+import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } from './net.ts';
+
+export const DECISION_TABLE_NAME = 'moderation-decisions';
+
+export interface LocalDynamoOptions {
+  /** LevelDB directory; absent: in memory (nothing persists). */
+  path?: string;
+  port?: number;
+  host?: string;
+  region?: string;
+  tableName?: string;
+}
+
+export interface LocalDynamo {
+  endpoint: string;
+  port: number;
+  tableName: string;
+  /** Whether this start created the table or found it on disk. */
+  table: 'created' | 'existing';
+  close(): Promise<void>;
+}
+
+/** The decision table: pk/sk, and one GSI per access pattern, each sorted by decidedAt, projecting all. */
+export function decisionTableDefinition(tableName = DECISION_TABLE_NAME): CreateTableCommandInput {
+  const indexes = Object.values(DECISION_INDEXES);
+  const attributes = new Set<string>([TABLE_KEYS.partitionKey, TABLE_KEYS.sortKey, SORT_BY_TIME, ...indexes.map((i) => i.partitionKey)]);
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attributes].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+    KeySchema: [
+      { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+      { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: indexes.map((index) => ({
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' },
+        { AttributeName: SORT_BY_TIME, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    })),
+  };
+}
+
+export class TableSchemaMismatchError extends Error {
+  override name = 'TableSchemaMismatchError';
+}
+
+/**
+ * Creates the decision table unless it exists, and waits until it is ACTIVE. An existing table must
+ * have the expected keys and indexes (dynalite cannot add a GSI to an existing table).
+ */
+export async function ensureDecisionTable(client: DynamoDBClient, tableName = DECISION_TABLE_NAME): Promise<'created' | 'existing'> {
+  const definition = decisionTableDefinition(tableName);
+  let outcome: 'created' | 'existing' = 'existing';
+  let table = await describe(client, tableName);
+  if (!table) {
+    try {
+      await client.send(new CreateTableCommand(definition));
+      outcome = 'created';
+    } catch (err) {
+      if ((err as Error).name !== 'ResourceInUseException') throw err;
+    }
+    table = await describe(client, tableName);
+  }
+  for (let i = 0; table?.TableStatus !== 'ACTIVE'; i++) {
+    if (i > 200) throw new Error(`table ${tableName} did not become ACTIVE (status ${table?.TableStatus})`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    table = await describe(client, tableName);
+  }
+  const problems = schemaProblems(table, definition);
+  if (problems.length) {
+    throw new TableSchemaMismatchError(
+      `table ${tableName} exists with another schema (${problems.join('; ')}); it was made by another version of this project. ` +
+        'Move the data directory aside (or delete its dynamodb folder) to start a fresh history.',
+    );
+  }
+  return outcome;
+}
+
+async function describe(client: DynamoDBClient, tableName: string): Promise<TableDescription | undefined> {
+  try {
+    return (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+  } catch (err) {
+    if ((err as Error).name === 'ResourceNotFoundException') return undefined;
+    throw err;
+  }
+}
+
+function schemaProblems(table: TableDescription, expected: CreateTableCommandInput): string[] {
+  const keys = (schema?: Array<{ AttributeName?: string; KeyType?: string }>) => (schema ?? []).map((k) => `${k.AttributeName}:${k.KeyType}`).join(',');
+  const problems: string[] = [];
+  if (keys(table.KeySchema) !== keys(expected.KeySchema)) problems.push(`keys ${keys(table.KeySchema)}`);
+  const existing = new Map((table.GlobalSecondaryIndexes ?? []).map((gsi) => [gsi.IndexName, gsi]));
+  for (const gsi of expected.GlobalSecondaryIndexes ?? []) {
+    const found = existing.get(gsi.IndexName);
+    if (!found) problems.push(`index ${gsi.IndexName} missing`);
+    else if (keys(found.KeySchema) !== keys(gsi.KeySchema)) problems.push(`index ${gsi.IndexName} keys ${keys(found.KeySchema)}`);
+    else if (found.Projection?.ProjectionType !== 'ALL') problems.push(`index ${gsi.IndexName} projection ${found.Projection?.ProjectionType}`);
+  }
+  return problems;
+}
+
+export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promise<LocalDynamo> {
+  const host = options.host ?? LOOPBACK;
+  const tableName = options.tableName ?? DECISION_TABLE_NAME;
+  let release = () => {};
+  if (options.path) {
+    mkdirSync(dirname(options.path), { recursive: true });
+    release = acquireLock(`${options.path}.lock`, `the decision table's store ${options.path}`);
+  }
+  const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  let port: number;
+  try {
+    port = await listen(server, options.port ?? 0, host);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  const endpoint = endpointOf(port, host);
+  const client = new DynamoDBClient({
+    endpoint,
+    region: options.region ?? LOCAL_REGION,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
+  let table: 'created' | 'existing';
+  try {
+    table = await ensureDecisionTable(client, tableName);
+  } catch (err) {
+    client.destroy();
+    await closeServer(server).catch(() => undefined);
+    release();
+    throw err;
+  }
+  client.destroy();
+  return {
+    endpoint,
+    port,
+    tableName,
+    table,
+    close: async () => {
+      try {
+        await closeServer(server);
+      } finally {
+        release();
+      }
+    },
+  };
+}

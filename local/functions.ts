@@ -1,0 +1,136 @@
+/**
+ * The Lambda functions as the local runtime runs them: the handler modules in functions/, imported
+ * (after the environment is set: they read it at import time), and invoked the way Lambda does it —
+ * the payload deep-copied through JSON both ways, errors reported as {errorType, errorMessage, trace}
+ * with the error's name as Step Functions' error, a context object with the function's name.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { LocalWorkflow, type StepFunction } from './workflow.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './net.ts';
+
+/** The local function names, substituted into the ASL where the CDK substitutes function ARNs. */
+export const FUNCTION_NAMES = {
+  ingest: 'moderation-ingest',
+  detect: 'moderation-detect',
+  review: 'moderation-review',
+  record: 'moderation-record',
+  apply: 'moderation-apply',
+  fail: 'moderation-fail',
+} as const;
+
+export type StepName = Exclude<keyof typeof FUNCTION_NAMES, 'ingest'>;
+
+/** A workflow step handler: the state document in, the state document out. */
+export type StepHandler = (state: never) => Promise<unknown>;
+export type IngestHandler = (event: SQSEvent, context?: unknown) => Promise<SQSBatchResponse | void | undefined | null>;
+
+export interface ModerationHandlers {
+  ingest: IngestHandler;
+  detect: StepHandler;
+  review: StepHandler;
+  record: StepHandler;
+  apply: StepHandler;
+  fail: StepHandler;
+}
+
+/** Imports functions/<name>.ts for each handler. Call only once process.env holds the configuration. */
+export async function loadHandlers(): Promise<ModerationHandlers> {
+  const load = async (name: keyof ModerationHandlers) => {
+    const module = (await import(new URL(`../functions/${name}.ts`, import.meta.url).href)) as { handler?: unknown };
+    if (typeof module.handler !== 'function') throw new TypeError(`functions/${name}.ts does not export a handler function`);
+    return module.handler as never;
+  };
+  const [ingest, detect, review, record, apply, fail] = await Promise.all(
+    (['ingest', 'detect', 'review', 'record', 'apply', 'fail'] as const).map((name) => load(name)),
+  );
+  return { ingest, detect, review, record, apply, fail };
+}
+
+/** A Lambda context object for one invocation. */
+export function lambdaContext(functionName: string, timeoutMs = 300_000, region = LOCAL_REGION): Context {
+  const deadline = Date.now() + timeoutMs;
+  const unsupported = () => {
+    throw new Error('callback-style completion is not supported; return a promise');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: `local/${process.pid}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported,
+    fail: unsupported,
+    succeed: unsupported,
+  };
+}
+
+/** JSON round trip, as an invocation payload and response go over the wire (undefined becomes null). */
+export function throughJson<T>(value: T): T {
+  const text = JSON.stringify(value);
+  return (text === undefined ? null : JSON.parse(text)) as T;
+}
+
+/**
+ * The error Step Functions sees when a Lambda function throws: Error = the error's name (errorType),
+ * Cause = the JSON document Lambda returns ({errorMessage, errorType, trace}).
+ */
+export class LambdaFunctionError extends Error {
+  constructor(errorType: string, errorMessage: string, trace: string[]) {
+    super(JSON.stringify({ errorType, errorMessage, trace }));
+    this.name = errorType;
+  }
+}
+
+export function toLambdaError(err: unknown): LambdaFunctionError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const errorType = e.name && e.name !== 'Error' ? e.name : 'Error';
+  return new LambdaFunctionError(errorType, e.message, (e.stack ?? '').split('\n').slice(1).map((line) => line.trim()));
+}
+
+/** A handler wrapped as a Lambda invocation for the workflow's lambda:invoke Tasks. */
+export function asStepFunction(functionName: string, handler: (payload: never, context: Context) => Promise<unknown>, timeoutMs?: number): StepFunction {
+  return async (payload) => {
+    let result: unknown;
+    try {
+      result = await handler(throughJson(payload) as never, lambdaContext(functionName, timeoutMs));
+    } catch (err) {
+      throw toLambdaError(err);
+    }
+    return throughJson(result);
+  };
+}
+
+/** The ASL's definitionSubstitutions for the local runtime (the CDK passes function ARNs instead). */
+export function moderationSubstitutions(contextualReview: boolean): Record<string, string> {
+  return {
+    DetectFunctionArn: FUNCTION_NAMES.detect,
+    ReviewFunctionArn: FUNCTION_NAMES.review,
+    RecordFunctionArn: FUNCTION_NAMES.record,
+    ApplyFunctionArn: FUNCTION_NAMES.apply,
+    FailFunctionArn: FUNCTION_NAMES.fail,
+    ContextualReview: contextualReview ? 'enabled' : 'disabled',
+  };
+}
+
+export interface ModerationWorkflowOptions {
+  handlers: Pick<ModerationHandlers, StepName>;
+  contextualReview: boolean;
+  retryIntervalOverrides?: Record<string, number | number[]>;
+  definition?: string;
+}
+
+/** statemachine/moderation.asl.json with each Task answered by its handler, invoked like Lambda. */
+export function moderationWorkflow(options: ModerationWorkflowOptions): LocalWorkflow {
+  const steps: StepName[] = ['detect', 'review', 'record', 'apply', 'fail'];
+  return new LocalWorkflow({
+    substitutions: moderationSubstitutions(options.contextualReview),
+    functions: Object.fromEntries(steps.map((step) => [FUNCTION_NAMES[step], asStepFunction(FUNCTION_NAMES[step], options.handlers[step] as never)])),
+    retryIntervalOverrides: options.retryIntervalOverrides,
+    definition: options.definition,
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * SQS on this machine: local-aws-sqs in-process (JSON and Query protocols), bound to 127.0.0.1, with
+ * the intake queue and its dead-letter queue wired like the CDK stack (RedrivePolicy,
+ * maxReceiveCount 5). local-aws-sqs keeps messages in memory only; `saveMessages` (at a graceful
+ * stop) and `restoreMessages` (at start) carry the visible messages of both queues across a restart
+ * through JSON-lines files. A process that is killed loses what was on the queues.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { createRequestHandler } from 'local-aws-sqs';
+import {
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  type MessageAttributeValue,
+} from '@aws-sdk/client-sqs';
+import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK } from './net.ts';
+
+/** The CDK stack's value: a message that failed this many receives moves to the dead-letter queue. */
+export const MAX_RECEIVE_COUNT = 5;
+
+/**
+ * Longer than the state machine's TimeoutSeconds (270): an EXPRESS job runs inside the ingest call, so
+ * a shorter timeout would hand the same message to a second poller while the first is still on it.
+ */
+export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300;
+
+export const INTAKE_QUEUE_NAME = 'moderation-intake';
+export const DEAD_LETTER_QUEUE_NAME = 'moderation-dlq';
+
+export interface LocalSqsOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  host?: string;
+  region?: string;
+  accountId?: string;
+  intakeQueueName?: string;
+  deadLetterQueueName?: string;
+  visibilityTimeoutSeconds?: number;
+  maxReceiveCount?: number;
+}
+
+export interface LocalSqs {
+  endpoint: string;
+  port: number;
+  intakeQueueUrl: string;
+  intakeQueueArn: string;
+  deadLetterQueueUrl: string;
+  deadLetterQueueArn: string;
+  /**
+   * Drains the visible messages of both queues into `<directory>/<queue>.jsonl` (body and message
+   * attributes). Call when nothing consumes the queues any more, just before close.
+   */
+  saveMessages(directory: string): Promise<{ intake: number; deadLetter: number }>;
+  /** Sends back what saveMessages wrote, and removes the files. */
+  restoreMessages(directory: string): Promise<{ intake: number; deadLetter: number }>;
+  close(): Promise<void>;
+}
+
+interface SavedMessage {
+  body: string;
+  attributes?: Record<string, MessageAttributeValue>;
+}
+
+export function queueArn(name: string, region = LOCAL_REGION, accountId = LOCAL_ACCOUNT_ID): string {
+  return `arn:aws:sqs:${region}:${accountId}:${name}`;
+}
+
+export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
+  const host = options.host ?? LOOPBACK;
+  const region = options.region ?? LOCAL_REGION;
+  const accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
+  const intake = options.intakeQueueName ?? INTAKE_QUEUE_NAME;
+  const dlq = options.deadLetterQueueName ?? DEAD_LETTER_QUEUE_NAME;
+  const visibility = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
+  const maxReceiveCount = options.maxReceiveCount ?? MAX_RECEIVE_COUNT;
+  if (!Number.isInteger(visibility) || visibility < 0 || visibility > 43_200) {
+    throw new RangeError(`visibilityTimeoutSeconds must be an integer from 0 to 43200, got ${visibility}`);
+  }
+
+  // The dead-letter queue first: the intake queue's RedrivePolicy must name an existing queue.
+  // createRequestHandler rather than createSqsServer: the latter cannot report a port in use.
+  const { service, requestHandler } = createRequestHandler({
+    port: options.port ?? 0,
+    hostname: host,
+    region,
+    accountId,
+    emulateQueueCreationLifecycle: false,
+    queues: [
+      { QueueName: dlq, Attributes: { MessageRetentionPeriod: 1_209_600 } },
+      {
+        QueueName: intake,
+        Attributes: {
+          VisibilityTimeout: visibility,
+          MessageRetentionPeriod: 345_600,
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(dlq, region, accountId), maxReceiveCount }),
+        },
+      },
+    ],
+  });
+  const server = createServer(requestHandler);
+  const port = await listen(server, options.port ?? 0, host);
+  // Queue URLs are built from the service's port: the real one, now that it is bound.
+  service.PORT = port;
+  const endpoint = endpointOf(port, host);
+  const url = (name: string) => `${endpoint}/${accountId}/${name}`;
+  const client = new SQSClient({ endpoint, region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 2 });
+  const queues = [
+    { name: intake, url: url(intake), key: 'intake' as const },
+    { name: dlq, url: url(dlq), key: 'deadLetter' as const },
+  ];
+  return {
+    endpoint,
+    port,
+    intakeQueueUrl: url(intake),
+    intakeQueueArn: queueArn(intake, region, accountId),
+    deadLetterQueueUrl: url(dlq),
+    deadLetterQueueArn: queueArn(dlq, region, accountId),
+    async saveMessages(directory) {
+      mkdirSync(directory, { recursive: true });
+      const counts = { intake: 0, deadLetter: 0 };
+      for (const queue of queues) {
+        const file = join(directory, `${queue.name}.jsonl`);
+        for (;;) {
+          // A long visibility timeout: a drained message must not come back while the drain goes on.
+          const { Messages = [] } = await client.send(
+            new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 43_200, MessageAttributeNames: ['All'] }),
+          );
+          if (!Messages.length) break;
+          const lines = Messages.map((m) => JSON.stringify({ body: m.Body ?? '', ...(m.MessageAttributes ? { attributes: m.MessageAttributes } : {}) } satisfies SavedMessage));
+          appendFileSync(file, `${lines.join('\n')}\n`);
+          counts[queue.key] += Messages.length;
+        }
+      }
+      return counts;
+    },
+    async restoreMessages(directory) {
+      const counts = { intake: 0, deadLetter: 0 };
+      for (const queue of queues) {
+        const file = join(directory, `${queue.name}.jsonl`);
+        const taken = `${file}.restoring`;
+        // A .restoring file is one a previous start did not finish sending: sent again (at least once).
+        if (existsSync(file)) {
+          if (existsSync(taken)) {
+            appendFileSync(taken, readFileSync(file));
+            rmSync(file);
+          } else renameSync(file, taken);
+        }
+        if (!existsSync(taken)) continue;
+        const text = readFileSync(taken, 'utf8');
+        const saved = text
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as SavedMessage);
+        for (let i = 0; i < saved.length; i += 10) {
+          const chunk = saved.slice(i, i + 10);
+          const out = await client.send(
+            new SendMessageBatchCommand({
+              QueueUrl: queue.url,
+              Entries: chunk.map((m, j) => ({ Id: String(j), MessageBody: m.body, ...(m.attributes ? { MessageAttributes: binaryFromJson(m.attributes) } : {}) })),
+            }),
+          );
+          if (out.Failed?.length) throw new Error(`could not restore ${out.Failed.length} messages to ${queue.name}: ${out.Failed[0]!.Message}`);
+          counts[queue.key] += chunk.length;
+        }
+        rmSync(taken);
+      }
+      return counts;
+    },
+    close: async () => {
+      client.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+/** Binary attribute values went through JSON as {"0":..} objects; make them bytes again. */
+function binaryFromJson(attributes: Record<string, MessageAttributeValue>): Record<string, MessageAttributeValue> {
+  const out: Record<string, MessageAttributeValue> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    const copy: MessageAttributeValue = { ...value };
+    if (value.BinaryValue && !(value.BinaryValue instanceof Uint8Array)) copy.BinaryValue = Uint8Array.from(Object.values(value.BinaryValue as object) as number[]);
+    delete copy.BinaryListValues;
+    delete copy.StringListValues;
+    out[name] = copy;
+  }
+  return out;
+}

@@ -1,0 +1,445 @@
+/**
+ * The whole pipeline in one process: a small AWS on 127.0.0.1 (S3, SQS, DynamoDB, Step Functions,
+ * Rekognition) running the same ASL and the same handlers as the CDK stack (invariants 5 and 6).
+ *
+ *   PutObject ─▶ s3rver ─(notification, real shape)─▶ intake queue ─▶ poller (event source mapping)
+ *     ─▶ ingest handler ─(SFNClient)─▶ local Step Functions endpoint ─▶ LocalWorkflow ─▶ detect/review/
+ *     record/apply/fail handlers ─(SDK clients via AWS_ENDPOINT_URL_*)─▶ the same local services
+ *
+ * The handlers read their configuration from process.env when imported, so the stack sets the
+ * environment first and imports them after. What persists under `home`: S3 objects (`s3/`), the
+ * decision table (`dynamodb/`), queue messages saved at a graceful stop (`sqs/`), and notifications
+ * that could not be delivered. Step Functions executions are in memory only.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import type { SQSClientConfig } from '@aws-sdk/client-sqs';
+import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { SFNClientConfig } from '@aws-sdk/client-sfn';
+import type { RekognitionClientConfig } from '@aws-sdk/client-rekognition';
+import { DEFAULTS, ENV, type WorkflowType } from '../functions/lib/config.ts';
+import { DEFAULT_STATUS_SHARDS } from '../functions/lib/table-schema.ts';
+import { resolvePolicy } from '../functions/lib/policy.ts';
+import { startLocalS3, DEFAULT_UPLOADS_PREFIX, QUARANTINE_BUCKET, UPLOADS_BUCKET, type LocalS3 } from './s3.ts';
+import { startLocalSqs, DEFAULT_VISIBILITY_TIMEOUT_SECONDS, MAX_RECEIVE_COUNT, type LocalSqs } from './sqs.ts';
+import { startLocalDynamo, DECISION_TABLE_NAME, type LocalDynamo } from './dynamodb.ts';
+import { startStepFunctionsEndpoint, type ExecutionRunner, type StepFunctionsEndpoint } from './stepfunctions.ts';
+import { startPoller, type Poller } from './poller.ts';
+import { FUNCTION_NAMES, lambdaContext, loadHandlers, moderationWorkflow, throughJson, type ModerationHandlers } from './functions.ts';
+import { consoleLogger, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
+
+export const STATE_MACHINE_NAME = 'moderation';
+
+const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** What a Rekognition-compatible detector endpoint factory gets (local/detector/server.ts's startDetectorEndpoint). */
+export interface DetectorStartOptions {
+  host: string;
+  port: number;
+  s3: { endpoint: string; region: string; forcePathStyle: boolean; credentials: { accessKeyId: string; secretAccessKey: string } };
+}
+
+export interface RunningDetector {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+export type DetectorFactory = (options: DetectorStartOptions) => Promise<RunningDetector>;
+
+export interface LocalPorts {
+  s3?: number;
+  sqs?: number;
+  dynamodb?: number;
+  stepfunctions?: number;
+  rekognition?: number;
+}
+
+export interface LocalStackOptions {
+  /** Data directory. Default: $MODERATION_HOME, else `<cwd>/.moderation`. */
+  home?: string;
+  /** Preset name, policy file path or the policy text (YAML/JSON); becomes MODERATION_POLICY. Default: $MODERATION_POLICY, else 'standard'. */
+  policy?: string;
+  /** Bedrock contextual review of BORDERLINE images; absent: off, BORDERLINE is recorded as REVIEW. */
+  contextualReview?: { modelId: string };
+  /**
+   * The Rekognition endpoint: an already running one, or a factory to start one. Default: the local
+   * nsfwjs detector (local/detector/server.ts).
+   */
+  detector?: { endpoint: string } | { start: DetectorFactory };
+  uploadsPrefix?: string;
+  /** Default `<uploadsPrefix>{uploader}/`. */
+  uploaderPattern?: string;
+  workflowType?: WorkflowType;
+  /** Batches the poller keeps in flight (the mapping's maximumConcurrency). Default 2. */
+  pollerConcurrency?: number;
+  /** Messages per batch, 1-10. Default 10. */
+  batchSize?: number;
+  /** Intake queue visibility timeout. Default 300 s (longer than the state machine's 270 s timeout). */
+  visibilityTimeoutSeconds?: number;
+  /** Poller long-poll wait, 0-20 s. Default 1 (it bounds how long stop() takes). */
+  waitTimeSeconds?: number;
+  /** Fixed ports (for `serve`); 0 or absent: a free port. */
+  ports?: LocalPorts;
+  statusShards?: number;
+  /** Only errors are logged (the stack's own logs, and the handlers' log level becomes ERROR). */
+  quiet?: boolean;
+  /** Where the stack's own logs go (default stderr). */
+  logger?: LocalLogger;
+  /**
+   * Replace handlers (tests). A handler not given is imported from functions/. When all six are given,
+   * functions/ is not imported at all.
+   */
+  functions?: Partial<ModerationHandlers>;
+  /** Per-state retry waits in ms (tests set 0 to skip the ASL's backoff). */
+  retryIntervalOverrides?: Record<string, number | number[]>;
+  /** Save queue messages at stop and restore them at start (default true). */
+  persistQueues?: boolean;
+}
+
+export interface LocalEndpoints {
+  s3: string;
+  sqs: string;
+  dynamodb: string;
+  stepfunctions: string;
+  rekognition: string;
+}
+
+export interface LocalNames {
+  uploadsBucket: string;
+  quarantineBucket: string;
+  intakeQueueUrl: string;
+  deadLetterQueueUrl: string;
+  decisionTable: string;
+  stateMachineArn: string;
+  uploadsPrefix: string;
+  statusShards: number;
+}
+
+export interface LocalStack {
+  region: string;
+  home: string;
+  endpoints: LocalEndpoints;
+  names: LocalNames;
+  /** The environment the handlers got (set in process.env while the stack runs). */
+  env: Record<string, string>;
+  /** The parts, for tools and tests that need more than the endpoints. */
+  services: {
+    s3: LocalS3;
+    sqs: LocalSqs;
+    dynamodb: LocalDynamo;
+    stepFunctions: StepFunctionsEndpoint;
+    poller: Poller;
+  };
+  /** Graceful: finishes in-flight batches and executions, saves queued messages, closes every server. */
+  stop(): Promise<void>;
+}
+
+/** Whatever the handler modules were imported with in this process: SDK clients and config are fixed at import. */
+let imported: { env: Record<string, string>; ports: Required<LocalPorts>; handlers: ModerationHandlers } | undefined;
+let active = false;
+
+export class LocalStackConfigurationError extends Error {
+  override name = 'LocalStackConfigurationError';
+}
+
+/** The data directory: the option, else $MODERATION_HOME, else `<cwd>/.moderation`. */
+export function defaultHome(home?: string): string {
+  return resolve(home ?? process.env.MODERATION_HOME ?? join(process.cwd(), '.moderation'));
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (active) throw new LocalStackConfigurationError('a local stack is already running in this process (the handlers share process.env): stop it first');
+  active = true;
+  const cleanup: Array<() => Promise<void>> = [];
+  const restoreEnv = new Map<string, string | undefined>();
+  try {
+    return await start(options, cleanup, restoreEnv);
+  } catch (err) {
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+    restoreEnvironment(restoreEnv);
+    active = false;
+    throw err;
+  }
+}
+
+async function start(options: LocalStackOptions, cleanup: Array<() => Promise<void>>, restoreEnv: Map<string, string | undefined>): Promise<LocalStack> {
+  const home = defaultHome(options.home);
+  const log = options.logger ?? consoleLogger('moderation-local', options.quiet);
+  const region = LOCAL_REGION;
+  const uploadsPrefix = options.uploadsPrefix ?? DEFAULT_UPLOADS_PREFIX;
+  const workflowType = options.workflowType ?? 'EXPRESS';
+  const statusShards = options.statusShards ?? DEFAULT_STATUS_SHARDS;
+  const persistQueues = options.persistQueues ?? true;
+  const policy = resolvePolicySetting(options.policy ?? process.env[ENV.policy] ?? DEFAULTS.policy);
+  const needsImport = (['ingest', 'detect', 'review', 'record', 'apply', 'fail'] as const).some((name) => !options.functions?.[name]);
+  // Handlers already imported in this process keep the endpoints they first resolved: reuse those ports.
+  const ports: LocalPorts = { ...(needsImport && imported ? imported.ports : {}), ...definedPorts(options.ports) };
+  mkdirSync(home, { recursive: true });
+
+  // 1. The services.
+  const visibilityTimeout = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
+  const sqs = await startLocalSqs({ port: ports.sqs, visibilityTimeoutSeconds: visibilityTimeout });
+  cleanup.push(() => sqs.close());
+  const dynamodb = await startLocalDynamo({ path: join(home, 'dynamodb'), port: ports.dynamodb, tableName: DECISION_TABLE_NAME });
+  cleanup.push(() => dynamodb.close());
+  const notifier = new SQSClient({ endpoint: sqs.endpoint, region, credentials: DUMMY_CREDENTIALS });
+  cleanup.push(async () => notifier.destroy());
+  const s3 = await startLocalS3({
+    directory: join(home, 's3'),
+    port: ports.s3,
+    region,
+    buckets: [UPLOADS_BUCKET, QUARANTINE_BUCKET],
+    notifications: [{ bucket: UPLOADS_BUCKET, prefix: uploadsPrefix, configurationId: 'moderation-intake', queueUrl: sqs.intakeQueueUrl, sqs: notifier }],
+    spoolFile: join(home, 'undelivered-notifications.jsonl'),
+    log,
+  });
+  cleanup.push(() => s3.close());
+
+  let detector: RunningDetector;
+  if (options.detector && 'endpoint' in options.detector) {
+    detector = { endpoint: options.detector.endpoint.replace(/\/+$/, ''), close: async () => {} };
+  } else {
+    const factory = options.detector?.start ?? (await defaultDetectorFactory());
+    detector = await factory({
+      host: LOOPBACK,
+      port: ports.rekognition ?? 0,
+      s3: { endpoint: s3.endpoint, region, forcePathStyle: true, credentials: DUMMY_CREDENTIALS },
+    });
+  }
+  cleanup.push(() => detector.close());
+
+  // The workflow is attached once the handlers are loaded (they need the endpoint's URL in their env).
+  let workflow: ExecutionRunner | undefined;
+  const stepFunctions = await startStepFunctionsEndpoint({
+    port: ports.stepfunctions,
+    region,
+    stateMachines: [
+      {
+        name: STATE_MACHINE_NAME,
+        type: workflowType,
+        workflow: { execute: (input, execution) => workflow!.execute(input, execution) },
+      },
+    ],
+    log,
+  });
+  cleanup.push(() => stepFunctions.close());
+
+  const endpoints: LocalEndpoints = {
+    s3: s3.endpoint,
+    sqs: sqs.endpoint,
+    dynamodb: dynamodb.endpoint,
+    stepfunctions: stepFunctions.endpoint,
+    rekognition: detector.endpoint,
+  };
+  const names: LocalNames = {
+    uploadsBucket: UPLOADS_BUCKET,
+    quarantineBucket: QUARANTINE_BUCKET,
+    intakeQueueUrl: sqs.intakeQueueUrl,
+    deadLetterQueueUrl: sqs.deadLetterQueueUrl,
+    decisionTable: dynamodb.tableName,
+    stateMachineArn: stepFunctions.stateMachineArn(STATE_MACHINE_NAME),
+    uploadsPrefix,
+    statusShards,
+  };
+
+  // 2. The handlers' environment, then the handlers.
+  const env = handlerEnvironment({ endpoints, names, policy, workflowType, options, uploadsPrefix, log });
+  for (const [key, value] of Object.entries(env)) {
+    if (!restoreEnv.has(key)) restoreEnv.set(key, process.env[key]);
+    process.env[key] = value;
+  }
+  let loaded: ModerationHandlers | undefined;
+  if (needsImport) {
+    if (imported) {
+      assertSameEnvironment(imported.env, env);
+      loaded = imported.handlers;
+    } else {
+      loaded = await loadHandlers();
+      imported = {
+        env,
+        handlers: loaded,
+        ports: { s3: s3.port, sqs: sqs.port, dynamodb: dynamodb.port, stepfunctions: stepFunctions.port, rekognition: portOf(detector.endpoint) },
+      };
+    }
+  }
+  const handlers = { ...loaded, ...options.functions } as ModerationHandlers;
+  workflow = moderationWorkflow({ handlers, contextualReview: Boolean(options.contextualReview), retryIntervalOverrides: options.retryIntervalOverrides });
+
+  // 3. Messages saved by the last graceful stop, then the event source mapping.
+  const sqsDir = join(home, 'sqs');
+  if (persistQueues) {
+    const restored = await sqs.restoreMessages(sqsDir);
+    if (restored.intake || restored.deadLetter) log.info('restored queued messages from the last run', restored);
+  }
+  const pollerClient = new SQSClient({ endpoint: sqs.endpoint, region, credentials: DUMMY_CREDENTIALS });
+  cleanup.push(async () => pollerClient.destroy());
+  const ingestTimeoutMs = 300_000;
+  const poller = startPoller({
+    sqs: pollerClient,
+    queueUrl: sqs.intakeQueueUrl,
+    queueArn: sqs.intakeQueueArn,
+    region,
+    batchSize: options.batchSize ?? 10,
+    maxConcurrency: options.pollerConcurrency ?? 2,
+    waitTimeSeconds: options.waitTimeSeconds ?? 1,
+    deadLetter: { queueUrl: sqs.deadLetterQueueUrl, maxReceiveCount: MAX_RECEIVE_COUNT, visibilityTimeoutSeconds: visibilityTimeout },
+    handler: async (event) => throughJson(await handlers.ingest(throughJson(event), lambdaContext(FUNCTION_NAMES.ingest, ingestTimeoutMs, region))),
+    log,
+  });
+  cleanup.push(() => poller.stop());
+
+  log.info('local stack running', { home, ...endpoints });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const errors: unknown[] = [];
+      const step = async (what: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+        } catch (err) {
+          errors.push(err);
+          log.error(`stopping ${what} failed`, { error: (err as Error).message });
+        }
+      };
+      // Consumers first, while everything they call is still up; then producers; then storage.
+      await step('poller', () => poller.stop());
+      await step('step functions', () => stepFunctions.close());
+      await step('s3', () => s3.close());
+      if (persistQueues) {
+        await step('saving queued messages', async () => {
+          const saved = await sqs.saveMessages(sqsDir);
+          if (saved.intake || saved.deadLetter) log.info('saved queued messages for the next run', saved);
+        });
+      }
+      notifier.destroy();
+      pollerClient.destroy();
+      await step('detector', () => detector.close());
+      await step('sqs', () => sqs.close());
+      await step('dynamodb', () => dynamodb.close());
+      restoreEnvironment(restoreEnv);
+      active = false;
+      if (errors.length) throw new AggregateError(errors, 'the local stack did not stop cleanly');
+    })());
+
+  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, stop };
+}
+
+
+/** Client configuration for @aws-sdk v3 clients against a local stack (or a `serve` described by its endpoints). */
+export function localClientConfig(stack: { region: string; endpoints: LocalEndpoints }): {
+  s3: S3ClientConfig;
+  sqs: SQSClientConfig;
+  dynamodb: DynamoDBClientConfig;
+  stepfunctions: SFNClientConfig;
+  rekognition: RekognitionClientConfig;
+} {
+  const base = { region: stack.region, credentials: DUMMY_CREDENTIALS };
+  return {
+    // Path style (no bucket host names on 127.0.0.1) and no flexible checksums (s3rver stores streamed
+    // bodies with them corrupted).
+    s3: { ...base, endpoint: stack.endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' },
+    sqs: { ...base, endpoint: stack.endpoints.sqs },
+    dynamodb: { ...base, endpoint: stack.endpoints.dynamodb },
+    // StartSyncExecution would otherwise go to sync-127.0.0.1.
+    stepfunctions: { ...base, endpoint: stack.endpoints.stepfunctions, disableHostPrefix: true },
+    rekognition: { ...base, endpoint: stack.endpoints.rekognition },
+  };
+}
+
+interface EnvironmentInput {
+  endpoints: LocalEndpoints;
+  names: LocalNames;
+  policy: string;
+  workflowType: WorkflowType;
+  uploadsPrefix: string;
+  options: LocalStackOptions;
+  log: LocalLogger;
+}
+
+function handlerEnvironment({ endpoints, names, policy, workflowType, uploadsPrefix, options, log }: EnvironmentInput): Record<string, string> {
+  const env: Record<string, string> = {
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SFN: endpoints.stepfunctions,
+    AWS_ENDPOINT_URL_REKOGNITION: endpoints.rekognition,
+    [ENV.s3ForcePathStyle]: 'true',
+    AWS_REGION: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? LOCAL_REGION,
+    [ENV.decisionTable]: names.decisionTable,
+    [ENV.uploadsBucket]: names.uploadsBucket,
+    [ENV.uploadsPrefix]: uploadsPrefix,
+    [ENV.uploaderPattern]: options.uploaderPattern ?? `${uploadsPrefix}{uploader}/`,
+    [ENV.quarantineBucket]: names.quarantineBucket,
+    [ENV.deadLetterQueueUrl]: names.deadLetterQueueUrl,
+    [ENV.stateMachineArn]: names.stateMachineArn,
+    [ENV.workflowType]: workflowType,
+    [ENV.policy]: policy,
+    [ENV.reviewModelId]: options.contextualReview?.modelId ?? process.env[ENV.reviewModelId] ?? DEFAULTS.reviewModelId,
+    [ENV.statusShards]: String(names.statusShards),
+  };
+  // Real credentials are kept for Bedrock when review is on; otherwise nothing here needs AWS, and
+  // dummy credentials spare the SDK a credential lookup (an expired SSO session would break it).
+  if (!hasConfiguredCredentials() || !options.contextualReview) {
+    env.AWS_ACCESS_KEY_ID = DUMMY_CREDENTIALS.accessKeyId;
+    env.AWS_SECRET_ACCESS_KEY = DUMMY_CREDENTIALS.secretAccessKey;
+    if (process.env.AWS_SESSION_TOKEN !== undefined) env.AWS_SESSION_TOKEN = '';
+    if (options.contextualReview) log.warn('contextual review is on but no AWS credentials are configured: Bedrock calls will fail and borderline images go to REVIEW');
+  }
+  // EMF metrics are CloudWatch's; locally they would only flood stdout.
+  if (process.env.POWERTOOLS_METRICS_DISABLED === undefined) env.POWERTOOLS_METRICS_DISABLED = 'true';
+  if (options.quiet && process.env.POWERTOOLS_LOG_LEVEL === undefined) env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  return env;
+}
+
+function hasConfiguredCredentials(): boolean {
+  const e = process.env;
+  if (e.AWS_ACCESS_KEY_ID || e.AWS_PROFILE || e.AWS_WEB_IDENTITY_TOKEN_FILE || e.AWS_CONTAINER_CREDENTIALS_FULL_URI || e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) return true;
+  const awsDir = join(process.env.HOME ?? '', '.aws');
+  return existsSync(e.AWS_SHARED_CREDENTIALS_FILE ?? join(awsDir, 'credentials')) || existsSync(e.AWS_CONFIG_FILE ?? join(awsDir, 'config'));
+}
+
+/** A policy file path becomes absolute (the handlers may run with another cwd); presets and text stay. Validated now. */
+function resolvePolicySetting(setting: string): string {
+  const trimmed = setting.trim();
+  const isText = trimmed.includes('\n') || trimmed.startsWith('{');
+  const value = !isText && existsSync(trimmed) && !isAbsolute(trimmed) ? resolve(trimmed) : setting;
+  resolvePolicy(value); // throws PolicyError with the reason: fail at start, not on every job
+  return value;
+}
+
+function assertSameEnvironment(previous: Record<string, string>, next: Record<string, string>): void {
+  const keys = new Set([...Object.keys(previous), ...Object.keys(next)].filter((k) => !k.startsWith('POWERTOOLS_')));
+  const differing = [...keys].filter((k) => previous[k] !== next[k]);
+  if (differing.length) {
+    throw new LocalStackConfigurationError(
+      `the handlers were imported in this process with another configuration (${differing.join(', ')}); ` +
+        'they read it once at import, like a Lambda container: start this stack in a new process',
+    );
+  }
+}
+
+function restoreEnvironment(saved: Map<string, string | undefined>): void {
+  for (const [key, value] of saved) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  saved.clear();
+}
+
+function definedPorts(ports?: LocalPorts): LocalPorts {
+  return Object.fromEntries(Object.entries(ports ?? {}).filter(([, v]) => v !== undefined && v !== 0)) as LocalPorts;
+}
+
+function portOf(endpoint: string): number {
+  return Number(new URL(endpoint).port) || 0;
+}
+
+/** The nsfwjs detector, imported only when it is used (it loads TensorFlow). */
+async function defaultDetectorFactory(): Promise<DetectorFactory> {
+  const { startDetectorEndpoint } = await import('./detector/server.ts');
+  return (options) => startDetectorEndpoint(options);
+}
+

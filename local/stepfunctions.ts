@@ -1,0 +1,325 @@
+/**
+ * A small Step Functions-compatible endpoint (AWS JSON 1.0, X-Amz-Target AWSStepFunctions.*) in
+ * front of LocalWorkflow, so the ingest handler's unchanged SFNClient starts executions locally:
+ * StartExecution, StartSyncExecution, DescribeExecution (plus DescribeStateMachine), with the real
+ * response shapes and errors ({__type, message}). Executions run in this process; a bounded history
+ * is kept in memory for DescribeExecution (nothing persists across a restart).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ExecutionResult } from './workflow.ts';
+import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, silentLogger, type LocalLogger } from './net.ts';
+
+export type StateMachineType = 'EXPRESS' | 'STANDARD';
+
+/** Anything that runs an execution to its end the way LocalWorkflow does. */
+export interface ExecutionRunner {
+  execute(input: unknown, execution: { id: string; name: string }): Promise<ExecutionResult>;
+}
+
+export interface LocalStateMachine {
+  name: string;
+  type: StateMachineType;
+  workflow: ExecutionRunner;
+  /** Shown by DescribeStateMachine. */
+  definition?: string;
+}
+
+export interface StepFunctionsEndpointOptions {
+  stateMachines: LocalStateMachine[];
+  port?: number;
+  host?: string;
+  region?: string;
+  accountId?: string;
+  /** Executions kept for DescribeExecution; the oldest finished ones go first. Default 1,000. */
+  historyLimit?: number;
+  /** STANDARD execution names remembered (a name cannot be reused). Default 50,000. */
+  nameLimit?: number;
+  log?: LocalLogger;
+}
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface ExecutionRecord {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  type: StateMachineType;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+  input: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+}
+
+export interface StepFunctionsEndpoint {
+  endpoint: string;
+  port: number;
+  stateMachineArn(name: string): string;
+  /** A copy of the execution history, oldest first. */
+  executions(): ExecutionRecord[];
+  /** Executions still running (StartExecution runs them in the background). */
+  running(): number;
+  /** Stops accepting requests and waits for running executions to end. */
+  close(): Promise<void>;
+}
+
+export class StepFunctionsError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
+const MAX_INPUT_BYTES = 262_144;
+/** Step Functions' rule for execution names: 1-80 characters, none of these. */
+const INVALID_NAME = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/u;
+
+export function stateMachineArnFor(name: string, region = LOCAL_REGION, accountId = LOCAL_ACCOUNT_ID): string {
+  return `arn:aws:states:${region}:${accountId}:stateMachine:${name}`;
+}
+
+export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointOptions): Promise<StepFunctionsEndpoint> {
+  const host = options.host ?? LOOPBACK;
+  const region = options.region ?? LOCAL_REGION;
+  const accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
+  const historyLimit = Math.max(1, options.historyLimit ?? 1_000);
+  const nameLimit = Math.max(1, options.nameLimit ?? 50_000);
+  const log = options.log ?? silentLogger;
+
+  const machines = new Map<string, LocalStateMachine>();
+  for (const machine of options.stateMachines) machines.set(stateMachineArnFor(machine.name, region, accountId), machine);
+
+  const history = new Map<string, ExecutionRecord>();
+  /** STANDARD names are unique per state machine: `${stateMachineArn}|${name}` → execution arn. */
+  const standardNames = new Map<string, string>();
+  const runningExecutions = new Set<Promise<unknown>>();
+  let closing = false;
+
+  const remember = (record: ExecutionRecord) => {
+    history.set(record.executionArn, record);
+    if (record.type === 'STANDARD') {
+      standardNames.set(`${record.stateMachineArn}|${record.name}`, record.executionArn);
+      for (const key of standardNames.keys()) {
+        if (standardNames.size <= nameLimit) break;
+        standardNames.delete(key);
+      }
+    }
+    if (history.size <= historyLimit) return;
+    for (const [arn, old] of history) {
+      if (history.size <= historyLimit) break;
+      if (old.status !== 'RUNNING') history.delete(arn);
+    }
+  };
+
+  const run = async (machine: LocalStateMachine, record: ExecutionRecord): Promise<void> => {
+    let result: ExecutionResult;
+    try {
+      result = await machine.workflow.execute(JSON.parse(record.input), { id: record.executionArn, name: record.name });
+    } catch (err) {
+      result = { status: 'FAILED', error: (err as Error).name || 'States.Runtime', cause: (err as Error).message, events: [] };
+    }
+    record.status = result.status;
+    record.stopDate = new Date();
+    if (result.status === 'SUCCEEDED') record.output = JSON.stringify(result.output ?? null);
+    else {
+      record.error = result.error;
+      record.cause = result.cause;
+      log.warn('execution did not succeed', { executionArn: record.executionArn, status: result.status, error: result.error });
+    }
+  };
+
+  const start = (body: Record<string, unknown>, sync: boolean): { record: ExecutionRecord; done: Promise<void>; reused?: boolean } => {
+    if (closing) throw new StepFunctionsError('ServiceUnavailable', 'the local Step Functions endpoint is shutting down', 503);
+    const stateMachineArn = stringField(body, 'stateMachineArn', true)!;
+    if (!/^arn:aws[a-z-]*:states:[^:]*:[^:]*:stateMachine:[^:]+$/.test(stateMachineArn)) {
+      throw new StepFunctionsError('InvalidArn', `Invalid Arn: 'Resource type not valid in this context: ${stateMachineArn}'`);
+    }
+    const machine = machines.get(stateMachineArn);
+    if (!machine) throw new StepFunctionsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+    if (sync && machine.type !== 'EXPRESS') {
+      throw new StepFunctionsError('StateMachineTypeNotSupported', 'This operation is not supported by this type of state machine');
+    }
+    const name = stringField(body, 'name') ?? randomUUID();
+    if (name.length < 1 || name.length > 80 || INVALID_NAME.test(name)) throw new StepFunctionsError('InvalidName', `Invalid Name: '${name}'`);
+    const input = stringField(body, 'input') ?? '{}';
+    if (Buffer.byteLength(input) > MAX_INPUT_BYTES) {
+      throw new StepFunctionsError('InvalidExecutionInput', `Invalid Execution Input: input size exceeds ${MAX_INPUT_BYTES} bytes`);
+    }
+    try {
+      JSON.parse(input);
+    } catch (err) {
+      throw new StepFunctionsError('InvalidExecutionInput', `Invalid Execution Input: ${(err as Error).message}`);
+    }
+
+    const executionArn =
+      machine.type === 'EXPRESS'
+        ? `arn:aws:states:${region}:${accountId}:express:${machine.name}:${name}:${randomUUID()}`
+        : `arn:aws:states:${region}:${accountId}:execution:${machine.name}:${name}`;
+    if (machine.type === 'STANDARD') {
+      const existingArn = standardNames.get(`${stateMachineArn}|${name}`);
+      if (existingArn) {
+        const existing = history.get(existingArn);
+        // Idempotent for a running execution with the same input; otherwise the name is taken.
+        if (existing?.status === 'RUNNING' && existing.input === input) return { record: existing, done: Promise.resolve(), reused: true };
+        throw new StepFunctionsError('ExecutionAlreadyExists', `Execution Already Exists: '${existingArn}'`);
+      }
+    }
+    const record: ExecutionRecord = {
+      executionArn,
+      stateMachineArn,
+      name,
+      type: machine.type,
+      status: 'RUNNING',
+      startDate: new Date(),
+      input,
+    };
+    remember(record);
+    const done = run(machine, record);
+    runningExecutions.add(done);
+    void done.finally(() => runningExecutions.delete(done));
+    return { record, done };
+  };
+
+  const operations: Record<string, (body: Record<string, unknown>) => Promise<unknown>> = {
+    async StartExecution(body) {
+      const { record } = start(body, false);
+      return { executionArn: record.executionArn, startDate: epoch(record.startDate) };
+    },
+    async StartSyncExecution(body) {
+      const { record, done } = start(body, true);
+      await done;
+      const response: Record<string, unknown> = {
+        executionArn: record.executionArn,
+        stateMachineArn: record.stateMachineArn,
+        name: record.name,
+        startDate: epoch(record.startDate),
+        stopDate: epoch(record.stopDate ?? new Date()),
+        status: record.status,
+        input: record.input,
+        inputDetails: { included: true },
+        billingDetails: {
+          billedMemoryUsedInMB: 64,
+          billedDurationInMilliseconds: Math.max(100, Math.ceil(((record.stopDate ?? new Date()).getTime() - record.startDate.getTime()) / 100) * 100),
+        },
+      };
+      if (record.output !== undefined) Object.assign(response, { output: record.output, outputDetails: { included: true } });
+      if (record.error !== undefined) response.error = record.error;
+      if (record.cause !== undefined) response.cause = record.cause;
+      return response;
+    },
+    async DescribeExecution(body) {
+      const executionArn = stringField(body, 'executionArn', true)!;
+      if (!/^arn:aws[a-z-]*:states:[^:]*:[^:]*:(execution|express):/.test(executionArn)) {
+        throw new StepFunctionsError('InvalidArn', `Invalid Arn: 'Resource type not valid in this context: ${executionArn}'`);
+      }
+      const record = history.get(executionArn);
+      if (!record) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+      const response: Record<string, unknown> = {
+        executionArn: record.executionArn,
+        stateMachineArn: record.stateMachineArn,
+        name: record.name,
+        status: record.status,
+        startDate: epoch(record.startDate),
+        input: record.input,
+        inputDetails: { included: true },
+        redriveCount: 0,
+        redriveStatus: 'NOT_REDRIVABLE',
+      };
+      if (record.stopDate) response.stopDate = epoch(record.stopDate);
+      if (record.output !== undefined) Object.assign(response, { output: record.output, outputDetails: { included: true } });
+      if (record.error !== undefined) response.error = record.error;
+      if (record.cause !== undefined) response.cause = record.cause;
+      return response;
+    },
+    async DescribeStateMachine(body) {
+      const stateMachineArn = stringField(body, 'stateMachineArn', true)!;
+      const machine = machines.get(stateMachineArn);
+      if (!machine) throw new StepFunctionsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+      return {
+        stateMachineArn,
+        name: machine.name,
+        status: 'ACTIVE',
+        type: machine.type,
+        definition: machine.definition ?? '{}',
+        roleArn: `arn:aws:iam::${accountId}:role/${machine.name}-role`,
+        creationDate: epoch(started),
+      };
+    },
+  };
+  const started = new Date();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const [prefix, operation] = target.split('.');
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      if (req.method !== 'POST') throw new StepFunctionsError('UnknownOperationException', `${req.method} is not supported`, 404);
+      const fn = prefix === 'AWSStepFunctions' && operation ? operations[operation] : undefined;
+      if (!fn) throw new StepFunctionsError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}`);
+      let body: Record<string, unknown>;
+      try {
+        const text = Buffer.concat(chunks).toString('utf8');
+        body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('the body is not a JSON object');
+      } catch (err) {
+        throw new StepFunctionsError('SerializationException', (err as Error).message);
+      }
+      send(res, 200, await fn(body));
+    } catch (err) {
+      const e = err instanceof StepFunctionsError ? err : new StepFunctionsError('InternalFailure', (err as Error).message, 500);
+      if (e.status >= 500) log.error('Step Functions endpoint error', { operation: target, error: e.message });
+      const namespace = e.type === 'UnknownOperationException' ? 'com.amazon.coral.service' : 'com.amazonaws.swf.service.v2.model';
+      send(res, e.status, { __type: `${namespace}#${e.type}`, message: e.message }, e.type);
+    }
+  };
+
+  const server = createServer((req, res) => void handle(req, res));
+  const port = await listen(server, options.port ?? 0, host);
+  return {
+    endpoint: endpointOf(port, host),
+    port,
+    stateMachineArn: (name) => stateMachineArnFor(name, region, accountId),
+    executions: () => [...history.values()].map((record) => ({ ...record })),
+    running: () => runningExecutions.size,
+    close: async () => {
+      closing = true;
+      while (runningExecutions.size) await Promise.allSettled([...runningExecutions]);
+      await closeServer(server);
+    },
+  };
+}
+
+function stringField(body: Record<string, unknown>, field: string, required = false): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) {
+    if (required) throw new StepFunctionsError('ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+    return undefined;
+  }
+  if (typeof value !== 'string') throw new StepFunctionsError('SerializationException', `${field} must be a string`);
+  return value;
+}
+
+/** JSON 1.0 timestamps: epoch seconds. */
+function epoch(date: Date): number {
+  return date.getTime() / 1000;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': randomUUID(),
+  };
+  if (errorType) headers['x-amzn-errortype'] = errorType;
+  res.writeHead(status, headers);
+  res.end(text);
+}
