@@ -6,6 +6,7 @@
  */
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { humanRecord } from '../functions/lib/decision.ts';
+import { applyDecision } from '../functions/apply.ts';
 import { AUTO_DECISION_SK, TABLE_KEYS, jobPartitionKey } from '../functions/lib/table-schema.ts';
 import type { AppliedAction, DecisionRecord, Job } from '../functions/lib/types.ts';
 import { iterateDecisions, type HistoryTarget } from './audit.ts';
@@ -185,9 +186,6 @@ export async function decideReview(target: ReviewTarget, jobId: string, input: H
     // Appended: the condition only guards against overwriting an item with this exact key.
     await target.dynamodb.send(new PutCommand({ TableName: target.names.decisionTable, Item: record, ConditionExpression: 'attribute_not_exists(pk)' }));
   }
-  // Imported here, not at the top: functions/apply.ts reads its configuration when first imported,
-  // and the embedded stack must be the first to import it (with the handlers' environment set).
-  const { applyDecision } = await import('../functions/apply.ts');
   const applied = await applyDecision(target.s3, jobOf(record), input.status, target.names.quarantineBucket);
   return { record, applied, alreadyRecorded, automated };
 }

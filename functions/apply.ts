@@ -15,11 +15,9 @@ import {
 import { s3 } from './clients.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { readConfig, required } from './lib/config.ts';
+import { handlerConfig, required } from './lib/config.ts';
 import { taggingHeader, withDecisionTags } from './lib/tags.ts';
 import type { AppliedAction, DecisionStatus, Job, ModerationState } from './lib/types.ts';
-
-const config = readConfig();
 
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
   const { job } = state;
@@ -30,7 +28,7 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
   } else if (state.detection?.objectState) {
     applied = { action: 'skipped', detail: `object ${state.detection.objectState}; nothing to tag or quarantine` };
   } else {
-    applied = await applyDecision(s3(), job, status, required(config, 'quarantineBucket'));
+    applied = await applyDecision(s3(), job, status, required(handlerConfig(), 'quarantineBucket'));
   }
   logger.info('decision applied', { jobId: job.jobId, status, ...applied });
   metrics.addMetric(`Applied${applied.action}`, MetricUnit.Count, 1);

@@ -10,9 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { readConfig } from './lib/config.ts';
-
-const config = readConfig();
+import { handlerConfig } from './lib/config.ts';
 
 let s3Client: S3Client | undefined;
 let rekognitionClient: RekognitionClient | undefined;
@@ -23,7 +21,7 @@ let sfnClient: SFNClient | undefined;
 
 export function s3(): S3Client {
   // WHEN_REQUIRED: no flexible checksums on uploads; emulators (s3rver) store streamed bodies with them corrupted.
-  s3Client ??= new S3Client({ forcePathStyle: config.s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  s3Client ??= new S3Client({ forcePathStyle: handlerConfig().s3ForcePathStyle, requestChecksumCalculation: 'WHEN_REQUIRED' });
   return s3Client;
 }
 

@@ -12,7 +12,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { decisions, rekognition, s3 } from './clients.ts';
 import { callAws, ObjectUnreadableError } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { readConfig, required } from './lib/config.ts';
+import { handlerConfig, required } from './lib/config.ts';
 import { conversionFailure, inspectImage, MAX_DOWNLOAD_BYTES, readiness, toRekognitionBytes, UnreadableImageError, type Readiness } from './lib/image.ts';
 import { currentPolicy } from './policy-source.ts';
 import { normaliseLabels } from './lib/taxonomy.ts';
@@ -20,7 +20,6 @@ import { decideVerdict } from './lib/verdict.ts';
 import { AUTO_DECISION_SK, jobPartitionKey } from './lib/table-schema.ts';
 import type { Detection, Job, ModerationState, RecordOutcome } from './lib/types.ts';
 
-const config = readConfig();
 /** Enough of the file for any common format's header (dimensions, frame count). */
 const HEADER_BYTES = 64 * 1024;
 
@@ -45,7 +44,7 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
 };
 
 async function existingDecision(jobId: string): Promise<RecordOutcome | undefined> {
-  const table = required(config, 'decisionTable');
+  const table = required(handlerConfig(), 'decisionTable');
   const { Item } = await callAws('DynamoDB', () =>
     decisions().send(new GetCommand({ TableName: table, Key: { pk: jobPartitionKey(jobId), sk: AUTO_DECISION_SK }, ConsistentRead: true })),
   );

@@ -8,22 +8,20 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { decisions, sqs } from './clients.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { readConfig, required } from './lib/config.ts';
+import { handlerConfig, required } from './lib/config.ts';
 import { failureRecord } from './lib/decision.ts';
 import { deadLetterBody } from './lib/s3-event.ts';
 import type { ModerationState } from './lib/types.ts';
 
-const config = readConfig();
-
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
   const failedAt = new Date().toISOString();
-  const record = failureRecord(state, { failedAt, shards: config.statusShards });
+  const record = failureRecord(state, { failedAt, shards: handlerConfig().statusShards });
   const error = record.error!;
-  await callAws('DynamoDB', () => decisions().send(new PutCommand({ TableName: required(config, 'decisionTable'), Item: record })));
+  await callAws('DynamoDB', () => decisions().send(new PutCommand({ TableName: required(handlerConfig(), 'decisionTable'), Item: record })));
   await callAws('SQS', () =>
     sqs().send(
       new SendMessageCommand({
-        QueueUrl: required(config, 'deadLetterQueueUrl'),
+        QueueUrl: required(handlerConfig(), 'deadLetterQueueUrl'),
         MessageBody: deadLetterBody(state.job, error, { executionId: state.settings?.executionId, failedAt }),
         MessageAttributes: {
           errorName: { DataType: 'String', StringValue: error.Error },

@@ -13,11 +13,9 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { sqs, stepFunctions } from './clients.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { readConfig, required } from './lib/config.ts';
+import { handlerConfig, required } from './lib/config.ts';
 import { MalformedMessageError, parseIntakeMessage } from './lib/s3-event.ts';
 import type { Job, ModerationState } from './lib/types.ts';
-
-const config = readConfig();
 
 /** The Fail state's error: the job was recorded FAILED and dead-lettered by the workflow itself. */
 const HANDLED_FAILURE = 'ModerationFailed';
@@ -48,9 +46,9 @@ async function ingestMessage(message: SQSRecord): Promise<void> {
   let parsed;
   try {
     parsed = parseIntakeMessage(message.body, {
-      uploadsBucket: config.uploadsBucket,
-      uploadsPrefix: config.uploadsPrefix,
-      uploaderPattern: config.uploaderPattern,
+      uploadsBucket: handlerConfig().uploadsBucket,
+      uploadsPrefix: handlerConfig().uploadsPrefix,
+      uploaderPattern: handlerConfig().uploaderPattern,
     });
   } catch (err) {
     if (!(err instanceof MalformedMessageError)) throw err;
@@ -80,9 +78,9 @@ function replayMarker(body: string): string | undefined {
 }
 
 async function startWorkflow(job: Job, replayOf?: string): Promise<void> {
-  const stateMachineArn = required(config, 'stateMachineArn');
+  const stateMachineArn = required(handlerConfig(), 'stateMachineArn');
   const input: ModerationState = { job };
-  if (config.workflowType === 'STANDARD') {
+  if (handlerConfig().workflowType === 'STANDARD') {
     try {
       await callAws('StepFunctions', () =>
         stepFunctions().send(new StartExecutionCommand({ stateMachineArn, name: replayOf ? `${job.jobId}-r${replayOf}` : job.jobId, input: JSON.stringify(input) })),
@@ -109,7 +107,7 @@ async function deadLetterMalformed(message: SQSRecord, err: MalformedMessageErro
   await callAws('SQS', () =>
     sqs().send(
       new SendMessageCommand({
-        QueueUrl: required(config, 'deadLetterQueueUrl'),
+        QueueUrl: required(handlerConfig(), 'deadLetterQueueUrl'),
         MessageBody: message.body,
         MessageAttributes: {
           errorName: { DataType: 'String', StringValue: err.name },

@@ -7,16 +7,14 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { decisions } from './clients.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { readConfig, required } from './lib/config.ts';
+import { handlerConfig, required } from './lib/config.ts';
 import { automatedRecord } from './lib/decision.ts';
 import { AUTO_DECISION_SK, jobPartitionKey } from './lib/table-schema.ts';
 import type { ModerationState, RecordOutcome } from './lib/types.ts';
 
-const config = readConfig();
-
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
-  const table = required(config, 'decisionTable');
-  const record = automatedRecord(state, { decidedAt: new Date().toISOString(), shards: config.statusShards });
+  const table = required(handlerConfig(), 'decisionTable');
+  const record = automatedRecord(state, { decidedAt: new Date().toISOString(), shards: handlerConfig().statusShards });
   try {
     await callAws('DynamoDB', () =>
       decisions().send(new PutCommand({ TableName: table, Item: record, ConditionExpression: 'attribute_not_exists(pk)' })),

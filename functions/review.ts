@@ -8,7 +8,7 @@ import { ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { bedrock, s3 } from './clients.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { readConfig } from './lib/config.ts';
+import { handlerConfig } from './lib/config.ts';
 import { toReviewBytes } from './lib/image.ts';
 import { currentPolicy } from './policy-source.ts';
 import {
@@ -21,12 +21,10 @@ import {
 } from './lib/review-answer.ts';
 import type { ModerationState, Review } from './lib/types.ts';
 
-const config = readConfig();
-
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
   const { job } = state;
   const started = Date.now();
-  const modelId = config.reviewModelId;
+  const modelId = handlerConfig().reviewModelId;
   try {
     const object = await callAws('S3', () => s3().send(new GetObjectCommand({ Bucket: job.bucket, Key: job.key, VersionId: job.versionId })));
     const image = await toReviewBytes(Buffer.from(await object.Body!.transformToByteArray()));

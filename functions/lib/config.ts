@@ -85,3 +85,15 @@ export function required<K extends keyof PipelineConfig>(config: PipelineConfig,
   }
   return value as NonNullable<PipelineConfig[K]>;
 }
+
+let handlerSettings: PipelineConfig | undefined;
+
+/**
+ * The configuration a handler container works with, read on first use (not at import), so
+ * importing a handler module never freezes settings that the caller has yet to set: the local
+ * runtime and the CLI import handler code before or after setting the environment.
+ */
+export function handlerConfig(): PipelineConfig {
+  handlerSettings ??= readConfig();
+  return handlerSettings;
+}

@@ -152,6 +152,8 @@ export interface DecisionRecord {
   key: string;
   versionId?: string;
   eTag?: string;
+  /** With eTag, identifies the object version in an unversioned bucket (the job id's input). */
+  sequencer?: string;
   uploader?: string;
   status: DecisionStatus;
   /** `rekognition`, `bedrock:<model>`, `human:<id>` or `policy` */
