@@ -22,6 +22,8 @@ describe('moderation run samples', () => {
     const result = await moderation(['run', 'samples', '--json', '--home', home]);
     expect(result.code, result.stderr).toBe(0);
     const lines = jsonLines(result.stdout);
+    // stdout is for machines: one object per image and the summary, nothing else (no handler logs).
+    expect(lines.slice(0, -1).every((l) => typeof l.key === 'string' && typeof l.status === 'string')).toBe(true);
     const summary = lines.pop()!.summary as Record<string, number>;
     const byFile = Object.fromEntries(lines.map((l) => [String(l.key).split('/').pop(), l]));
     expect(byFile['approve-landscape.jpg']).toMatchObject({ status: 'APPROVED', decidedBy: 'rekognition', cached: false });
