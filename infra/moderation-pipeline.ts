@@ -49,6 +49,14 @@ export const INTAKE_EVENTS: readonly s3.EventType[] = [
   s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD,
 ];
 
+/** Every bucket the construct creates: private, encrypted at rest, TLS only, no ACLs. */
+const PRIVATE_ENCRYPTED_BUCKET = {
+  blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+  encryption: s3.BucketEncryption.S3_MANAGED,
+  enforceSSL: true,
+  objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+} satisfies s3.BucketProps;
+
 /** One Lambda function per step. */
 export const STEPS = ['ingest', 'detect', 'review', 'record', 'apply', 'fail'] as const;
 export type Step = (typeof STEPS)[number];
@@ -302,12 +310,9 @@ export class ModerationPipeline extends Construct {
     }
 
     // ---- Storage -------------------------------------------------------------------------------
+    // Server access log delivery supports SSE-S3 only (which all three buckets use).
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogsBucket', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      // Server access log delivery supports SSE-S3 only.
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      ...PRIVATE_ENCRYPTED_BUCKET,
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -315,10 +320,7 @@ export class ModerationPipeline extends Construct {
     this.uploadsBucket =
       props.uploadsBucket ??
       new s3.Bucket(this, 'UploadsBucket', {
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        encryption: s3.BucketEncryption.S3_MANAGED,
-        enforceSSL: true,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        ...PRIVATE_ENCRYPTED_BUCKET,
         // Versioned: the job id is the exact version judged, and an overwrite is a new version with its own job.
         versioned: true,
         serverAccessLogsBucket: this.accessLogsBucket,
@@ -330,10 +332,7 @@ export class ModerationPipeline extends Construct {
       });
 
     this.quarantineBucket = new s3.Bucket(this, 'QuarantineBucket', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      ...PRIVATE_ENCRYPTED_BUCKET,
       versioned: true,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 'quarantine-bucket/',
