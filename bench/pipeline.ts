@@ -25,6 +25,7 @@ const { values } = parseArgs({
   options: {
     images: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '8' },
+    pollers: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -100,7 +101,12 @@ const home = mkdtempSync(join(tmpdir(), 'moderation-bench-'));
 log(`generating ${N} images…`);
 const images = await makeImages(N);
 log('starting the local stack…');
-const stack = await startLocalStack({ home, quiet: true, policy: 'standard' } as never);
+const stack = await startLocalStack({
+  home,
+  quiet: true,
+  policy: 'standard',
+  ...(values.pollers ? { pollerConcurrency: Number(values.pollers) } : {}),
+});
 const clients = clientsFor(stack.region, stack.endpoints, true);
 const rekognition = new RekognitionClient({ region: stack.region, endpoint: stack.endpoints.rekognition, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
 
