@@ -102,6 +102,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   await s3rver.configureBuckets();
 
   const requests = new AsyncLocalStorage<RequestInfo>();
+  const objectLocks = new KeyedLock();
   const nextSequencer = createSequencer();
   const inFlight = new Set<Promise<void>>();
   let delivered = 0;
@@ -170,6 +171,15 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     const auth = req.headers.authorization;
     if (auth) req.headers.authorization = auth.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
     if (req.url && /[?&]X-Amz-Credential=/i.test(req.url)) req.url = req.url.replace(/(X-Amz-Credential=)[^%&/]+(%2F|\/)/i, '$1S3RVER$2');
+    // s3rver maps keys onto file paths as they are: a key with '.' or '..' segments would read and write
+    // files outside its directory. S3 itself takes such keys literally; here they are refused.
+    const traversal = [req.url ?? '', typeof req.headers['x-amz-copy-source'] === 'string' ? req.headers['x-amz-copy-source'] : ''].find(hasDotSegment);
+    if (traversal !== undefined) {
+      const message = "Keys with '.' or '..' path segments are not supported by the local S3 (they would name files outside its directory).";
+      res.writeHead(400, { 'Content-Type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code><Message>${message}</Message><RequestId>local</RequestId></Error>`);
+      return;
+    }
     // S3 takes x-amz-copy-source percent-encoded (encodeURIComponent per segment); s3rver reads it with
     // decodeURI, which leaves %2B %3D %26 %2C %3B %40 %24 %23 %3F %3A encoded, so a source key with
     // '+', '=', '&', ... is "NoSuchKey" (a rejected upload named "a+b.jpg" would never be quarantined).
@@ -184,7 +194,12 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
         // Not valid percent-encoding: s3rver answers for it.
       }
     }
-    requests.run({ method: req.method ?? 'GET', url: req.url ?? '/', sourceIp: req.socket.remoteAddress ?? host }, () => koa(req, res));
+    const run = () =>
+      new Promise<void>((resolve) => {
+        res.once('close', resolve);
+        requests.run({ method: req.method ?? 'GET', url: req.url ?? '/', sourceIp: req.socket.remoteAddress ?? host }, () => koa(req, res));
+      });
+    void objectLocks.run(objectsOf(req.url ?? '/', req.headers['x-amz-copy-source']), run);
   };
   const server = createServer(handle);
   const port = await listen(server, options.port ?? 0, host);
@@ -248,4 +263,72 @@ function takeSpool(file: string): { entries: Array<{ queueUrl: string; body: str
       }
     });
   return { entries, done: () => rmSync(taken, { force: true }) };
+}
+
+/** Whether a request path (or copy source) has a '.' or '..' segment once percent-decoded. */
+function hasDotSegment(pathAndQuery: string): boolean {
+  const path = pathAndQuery.split('?')[0] ?? '';
+  return path.split('/').some((segment) => {
+    let decoded = segment;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      // Not valid percent-encoding: s3rver answers for it.
+    }
+    return decoded === '.' || decoded === '..' || decoded.split(/[\\/]/).some((part) => part === '..');
+  });
+}
+
+/**
+ * S3 writes an object atomically: a reader sees the old object or the new one, and a copy whose
+ * source is deleted meanwhile either completes or fails. s3rver writes an object as three files
+ * (data, md5, metadata) in steps, so two requests on one key can interleave: a copy still writing
+ * its destination while a second copy of the same (just deleted) source fails and removes it left a
+ * quarantined object missing (test/reliability duplicates). Requests on the same object therefore
+ * run one at a time; requests on different objects still run in parallel.
+ */
+class KeyedLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  /** Runs `fn` holding every key (taken in sorted order, so two requests never wait on each other). */
+  async run(keys: string[], fn: () => Promise<void>): Promise<void> {
+    const releases: Array<() => void> = [];
+    try {
+      for (const key of [...new Set(keys)].sort()) {
+        const previous = this.tails.get(key) ?? Promise.resolve();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const tail = previous.then(() => held);
+        this.tails.set(key, tail);
+        releases.push(() => {
+          release();
+          if (this.tails.get(key) === tail) this.tails.delete(key);
+        });
+        await previous;
+      }
+      await fn();
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+}
+
+/** The objects a path-style request touches: `/<bucket>/<key>` and the copy source, as `bucket/key`. */
+function objectsOf(url: string, copySource: string | string[] | undefined): string[] {
+  const keys: string[] = [];
+  const decode = (text: string, decoder: (s: string) => string) => {
+    try {
+      return decoder(text);
+    } catch {
+      return text;
+    }
+  };
+  const path = url.split('?')[0] ?? '';
+  const target = decode(path.replace(/^\/+/, ''), decodeURIComponent);
+  if (target.includes('/')) keys.push(target);
+  if (typeof copySource === 'string') {
+    const source = decode(copySource.split('?')[0]!.replace(/^\/+/, ''), decodeURI);
+    if (source.includes('/')) keys.push(source);
+  }
+  return keys;
 }
