@@ -17,6 +17,7 @@ import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { handlerConfig, required } from './lib/config.ts';
 import { taggingHeader, withDecisionTags } from './lib/tags.ts';
+import { quarantineKeyFor } from './lib/quarantine.ts';
 import type { AppliedAction, DecisionStatus, Job, ModerationState } from './lib/types.ts';
 
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
@@ -59,8 +60,7 @@ async function tag(client: S3Client, job: Job, status: DecisionStatus): Promise<
 }
 
 async function quarantine(client: S3Client, job: Job, status: DecisionStatus, quarantineBucket: string): Promise<AppliedAction> {
-  // The quarantine key keeps the source bucket so two buckets' rejects never collide.
-  const quarantineKey = `${job.bucket}/${job.key}`;
+  const quarantineKey = quarantineKeyFor(job.bucket, job.key);
   const stillInUploads = await exists(client, job.bucket, job.key, job.versionId);
   if (!stillInUploads) {
     const alreadyQuarantined = await exists(client, quarantineBucket, quarantineKey);
