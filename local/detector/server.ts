@@ -6,7 +6,7 @@
  * Signatures are not checked (any Authorization is accepted).
  *
  * Images by S3 reference are read from the configured (local) S3 endpoint. Validation and errors
- * follow Rekognition's (see docs/local-detector.md): the error body is
+ * follow Rekognition's (see README, section "The local detector"): the error body is
  * `{"__type": "<Exception>", "Code": "<Exception>", "Message": "..."}` with the same status codes,
  * so SDKs raise their named exception classes.
  */
