@@ -16,6 +16,7 @@ import { startLocalStack, type DetectorFactory, type LocalStack, type LocalStack
 import { resolveTarget, serveFile, type ServeInfo, type Target, type TargetNames } from '../../cli/target.ts';
 import { DECISION_INDEXES, imageKeyOf } from '../../functions/lib/table-schema.ts';
 import type { DecisionRecord } from '../../functions/lib/types.ts';
+import { eventually as pollUntil } from '../local/stack-helpers.ts';
 
 type Label = { Name: string; ParentName: string; TaxonomyLevel: number; Confidence: number };
 
@@ -136,20 +137,9 @@ export async function recordsOf(target: Target, key: string): Promise<DecisionRe
   return Items as DecisionRecord[];
 }
 
-/** Polls until `probe` returns something other than undefined. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
+/** Polls until `probe` returns something other than undefined (CLI tests allow a little longer). */
+export function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  return pollUntil(probe, timeoutMs, everyMs);
 }
 
 /** Waits until every given key has a record matching `which`. */
