@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { startLocalStack } from '../local/stack.ts';
+import { localClientConfig, startLocalStack } from '../local/stack.ts';
 import { clientsFor } from '../cli/target.ts';
 import { DECISION_INDEXES, imageKeyOf } from '../functions/lib/table-schema.ts';
 
@@ -108,7 +108,7 @@ const stack = await startLocalStack({
   ...(values.pollers ? { pollerConcurrency: Number(values.pollers) } : {}),
 });
 const clients = clientsFor(stack.region, stack.endpoints, true);
-const rekognition = new RekognitionClient({ region: stack.region, endpoint: stack.endpoints.rekognition, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+const rekognition = new RekognitionClient(localClientConfig(stack).rekognition);
 
 try {
   // Warm the classifier workers so neither measurement pays the model load.

@@ -13,6 +13,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DEFAULT_STATUS_SHARDS } from '../functions/lib/table-schema.ts';
 import { UsageError } from './output.ts';
+import { localClientConfig, type LocalEndpoints } from '../local/client-config.ts';
 
 export interface TargetNames {
   uploadsBucket: string;
@@ -72,21 +73,18 @@ export interface ServeInfo {
   names: TargetNames;
 }
 
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-
+/** Clients for a target: the local stack's configuration (local/client-config.ts), or the AWS defaults. */
 export function clientsFor(region: string, endpoints: Endpoints, local: boolean) {
-  const base = (endpoint?: string) => ({
-    region,
-    ...(endpoint ? { endpoint } : {}),
-    ...(local ? { credentials: LOCAL_CREDENTIALS } : {}),
-  });
+  const config = local
+    ? localClientConfig({ region, endpoints: endpoints as LocalEndpoints })
+    : { s3: { region }, sqs: { region }, dynamodb: { region }, stepfunctions: { region } };
   return {
-    s3: new S3Client({ ...base(endpoints.s3), forcePathStyle: local, requestChecksumCalculation: 'WHEN_REQUIRED' }),
-    sqs: new SQSClient(base(endpoints.sqs)),
-    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(base(endpoints.dynamodb)), {
+    s3: new S3Client(config.s3),
+    sqs: new SQSClient(config.sqs),
+    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(config.dynamodb), {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
     }),
-    sfn: new SFNClient({ ...base(endpoints.stepfunctions), disableHostPrefix: local }),
+    sfn: new SFNClient(config.stepfunctions),
   };
 }
 

@@ -14,11 +14,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import type { SQSClientConfig } from '@aws-sdk/client-sqs';
-import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import type { SFNClientConfig } from '@aws-sdk/client-sfn';
-import type { RekognitionClientConfig } from '@aws-sdk/client-rekognition';
 import { DEFAULTS, ENV, type WorkflowType } from '../functions/lib/config.ts';
 import { DEFAULT_STATUS_SHARDS } from '../functions/lib/table-schema.ts';
 import { resolvePolicy } from '../functions/lib/policy.ts';
@@ -29,10 +24,12 @@ import { startStepFunctionsEndpoint, type ExecutionRunner, type StepFunctionsEnd
 import { startPoller, type Poller } from './poller.ts';
 import { FUNCTION_NAMES, lambdaContext, loadHandlers, moderationWorkflow, throughJson, type ModerationHandlers } from './functions.ts';
 import { consoleLogger, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
+import { DUMMY_CREDENTIALS, type LocalEndpoints } from './client-config.ts';
+
+export { localClientConfig, type LocalEndpoints } from './client-config.ts';
 
 export const STATE_MACHINE_NAME = 'moderation';
 
-const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** What a Rekognition-compatible detector endpoint factory gets (local/detector/server.ts's startDetectorEndpoint). */
 export interface DetectorStartOptions {
@@ -102,13 +99,6 @@ export interface LocalStackOptions {
   persistQueues?: boolean;
 }
 
-export interface LocalEndpoints {
-  s3: string;
-  sqs: string;
-  dynamodb: string;
-  stepfunctions: string;
-  rekognition: string;
-}
 
 export interface LocalNames {
   uploadsBucket: string;
@@ -331,27 +321,6 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, stop };
 }
 
-
-/** Client configuration for @aws-sdk v3 clients against a local stack (or a `serve` described by its endpoints). */
-export function localClientConfig(stack: { region: string; endpoints: LocalEndpoints }): {
-  s3: S3ClientConfig;
-  sqs: SQSClientConfig;
-  dynamodb: DynamoDBClientConfig;
-  stepfunctions: SFNClientConfig;
-  rekognition: RekognitionClientConfig;
-} {
-  const base = { region: stack.region, credentials: DUMMY_CREDENTIALS };
-  return {
-    // Path style (no bucket host names on 127.0.0.1) and no flexible checksums (s3rver stores streamed
-    // bodies with them corrupted).
-    s3: { ...base, endpoint: stack.endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' },
-    sqs: { ...base, endpoint: stack.endpoints.sqs },
-    dynamodb: { ...base, endpoint: stack.endpoints.dynamodb },
-    // StartSyncExecution would otherwise go to sync-127.0.0.1.
-    stepfunctions: { ...base, endpoint: stack.endpoints.stepfunctions, disableHostPrefix: true },
-    rekognition: { ...base, endpoint: stack.endpoints.rekognition },
-  };
-}
 
 interface EnvironmentInput {
   endpoints: LocalEndpoints;
