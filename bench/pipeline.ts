@@ -17,7 +17,7 @@ import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/clien
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack } from '../local/stack.ts';
 import { clientsFor } from '../cli/target.ts';
-import { DECISION_INDEXES, imageKeyOf } from '../functions/lib/table-schema.ts';
+import { DECISION_INDEXES, imageKeyOf } from '../functions/store/table-schema.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 

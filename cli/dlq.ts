@@ -2,12 +2,8 @@
  * The dead-letter queue as operators handle it: what is in it (each message's error and original
  * job), and replaying it into the intake queue.
  *
- * The DLQ holds three kinds of bodies:
- * - `{"moderationJob", "error", "failedAt", "executionId"}` from the workflow's fail path
- *   (message attributes errorName, objectKey);
- * - raw S3 notifications that SQS moved after maxReceiveCount failed receives (the ingest handler
- *   could not start the workflow, e.g. Step Functions was unavailable);
- * - bodies the ingest handler could not read, parked with errorName=MalformedMessage.
+ * What the messages are is the dead-letter channel's business (functions/store/dead-letter-channel.ts
+ * reads each one back as its kind, error and jobs); this module walks and moves the queue.
  *
  * Replay is idempotent because the pipeline is: a job that already has a decision is stopped by the
  * detect step (it only re-applies the stored decision), so a message replayed twice is decided once.
@@ -24,126 +20,20 @@ import {
   StartMessageMoveTaskCommand,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { MalformedMessageError, parseIntakeMessage } from '../functions/lib/s3-event.ts';
-import { summariseCause } from '../functions/lib/decision.ts';
-import { AUTO_DECISION_SK, jobPartitionKey } from '../functions/lib/table-schema.ts';
-import type { CaughtError, DecisionStatus } from '../functions/lib/types.ts';
+import { describeDlqMessage, type DlqMessage, type DlqMessageKind } from '../functions/store/dead-letter-channel.ts';
+import { DEAD_LETTER_ATTRIBUTES } from '../functions/lib/dead-letter.ts';
+import type { DecisionStatus } from '../functions/lib/types.ts';
+import { decisionStoreOf } from './stores.ts';
 import type { Target } from './target.ts';
 import { UsageError } from './output.ts';
 import { rateLimiter } from './flags.ts';
 
 export type DlqTarget = Pick<Target, 'sqs' | 'dynamodb'> & {
-  names: Pick<Target['names'], 'intakeQueueUrl' | 'deadLetterQueueUrl' | 'decisionTable'>;
+  names: Pick<Target['names'], 'intakeQueueUrl' | 'deadLetterQueueUrl' | 'decisionTable' | 'statusShards'>;
 };
 
-export type DlqMessageKind = 'failed-job' | 's3-notification' | 'malformed' | 'test-event';
-
-/** The error name given to raw notifications that SQS redrove after maxReceiveCount. */
-export const RECEIVE_LIMIT_ERROR = 'MaxReceiveCountExceeded';
-
-export interface DlqJobRef {
-  jobId: string;
-  bucket: string;
-  key: string;
-  versionId?: string;
-  eTag?: string;
-}
-
-export interface DlqMessage {
-  messageId: string;
-  kind: DlqMessageKind;
-  errorName: string;
-  /** One line: the error's message (Lambda's errorMessage from the Cause, or the parse error). */
-  errorMessage: string;
-  /** The jobs the body stands for (none for a malformed body). */
-  jobs: DlqJobRef[];
-  /** When the job failed (fail path), else when the message was first sent. */
-  failedAt: string;
-  executionId?: string;
-  /** Receives so far, including earlier `dlq list` peeks. */
-  receiveCount: number;
-  sentAt: string;
-  /** Set by SQS on messages it moved here after maxReceiveCount. */
-  sourceQueueArn?: string;
-  body: string;
-  /** The full error as the workflow caught it (fail path only). */
-  error?: CaughtError;
-  attributes: Record<string, string>;
-}
-
-/** Reads one received DLQ message: which kind, which error, which jobs. Never throws. */
-export function describeDlqMessage(message: Message): DlqMessage {
-  const body = message.Body ?? '';
-  const attributes: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) if (value.StringValue !== undefined) attributes[name] = value.StringValue;
-  const system = message.Attributes ?? {};
-  const sentAt = system.SentTimestamp ? new Date(Number(system.SentTimestamp)).toISOString() : '';
-  const base = {
-    messageId: message.MessageId ?? '',
-    receiveCount: Number(system.ApproximateReceiveCount ?? 0),
-    sentAt,
-    sourceQueueArn: system.DeadLetterQueueSourceArn,
-    body,
-    attributes,
-  };
-  let parsed: ReturnType<typeof parseIntakeMessage>;
-  try {
-    parsed = parseIntakeMessage(body);
-  } catch (err) {
-    const reason = err instanceof MalformedMessageError ? err.message : String(err);
-    return {
-      ...base,
-      kind: 'malformed',
-      errorName: attributes.errorName ?? 'MalformedMessage',
-      errorMessage: attributes.errorMessage ?? reason,
-      jobs: [],
-      failedAt: sentAt,
-    };
-  }
-  const jobs = parsed.jobs.map((job) => ({
-    jobId: job.jobId,
-    bucket: job.bucket,
-    key: job.key,
-    ...(job.versionId ? { versionId: job.versionId } : {}),
-    ...(job.eTag ? { eTag: job.eTag } : {}),
-  }));
-  const envelope = safeJson(body) as { moderationJob?: unknown; error?: CaughtError; failedAt?: string; executionId?: string; Event?: string } | undefined;
-  if (envelope?.moderationJob) {
-    const error = envelope.error ?? { Error: attributes.errorName ?? 'Unknown' };
-    return {
-      ...base,
-      kind: 'failed-job',
-      errorName: error.Error ?? attributes.errorName ?? 'Unknown',
-      errorMessage: summariseCause(error.Cause),
-      jobs,
-      failedAt: envelope.failedAt ?? sentAt,
-      executionId: envelope.executionId,
-      error,
-    };
-  }
-  if (envelope?.Event === 's3:TestEvent') {
-    return { ...base, kind: 'test-event', errorName: attributes.errorName ?? 'TestEvent', errorMessage: 'S3 test event (nothing to moderate)', jobs, failedAt: sentAt };
-  }
-  return {
-    ...base,
-    kind: 's3-notification',
-    errorName: attributes.errorName ?? RECEIVE_LIMIT_ERROR,
-    errorMessage:
-      attributes.errorMessage ??
-      `delivered ${base.sourceQueueArn ? `from ${base.sourceQueueArn.split(':').pop()} ` : ''}after the intake queue's maxReceiveCount: the ingest handler could not start the workflow (see its logs)`,
-    jobs,
-    failedAt: sentAt,
-  };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
+export { describeDlqMessage, type DlqJobRef, type DlqMessage, type DlqMessageKind } from '../functions/store/dead-letter-channel.ts';
+export { RECEIVE_LIMIT_ERROR } from '../functions/lib/dead-letter.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Filters
@@ -331,18 +221,9 @@ export async function waitForIntakeDrain(target: Pick<Target, 'sqs'> & { names: 
   }
 }
 
-/** The status already recorded for each job (the automated decision), if any. */
-export async function decidedStatuses(target: DlqTarget, jobIds: string[]): Promise<Map<string, DecisionStatus>> {
-  const statuses = new Map<string, DecisionStatus>();
-  await Promise.all(
-    [...new Set(jobIds)].map(async (jobId) => {
-      const { Item } = await target.dynamodb.send(
-        new GetCommand({ TableName: target.names.decisionTable, Key: { pk: jobPartitionKey(jobId), sk: AUTO_DECISION_SK }, ProjectionExpression: '#s', ExpressionAttributeNames: { '#s': 'status' } }),
-      );
-      if (Item) statuses.set(jobId, Item.status as DecisionStatus);
-    }),
-  );
-  return statuses;
+/** The status already recorded for each job (its latest decision), if any. */
+export function decidedStatuses(target: DlqTarget, jobIds: string[]): Promise<Map<string, DecisionStatus>> {
+  return decisionStoreOf(target).decidedStatuses(jobIds);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -488,7 +369,7 @@ async function selectiveReplay(target: DlqTarget, options: ReplayOptions, filter
             new SendMessageCommand({
               QueueUrl: target.names.intakeQueueUrl,
               MessageBody: described.body,
-              MessageAttributes: { replayOf: { DataType: 'String', StringValue: described.messageId } },
+              MessageAttributes: { [DEAD_LETTER_ATTRIBUTES.replayOf]: { DataType: 'String', StringValue: described.messageId } },
             }),
           );
           await target.sqs.send(new DeleteMessageCommand({ QueueUrl: target.names.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle! }));

@@ -2,16 +2,17 @@
  * Human review: the images the pipeline held for a person (status REVIEW), and the person's decision.
  * A human decision is a new record beside the automated one (append-only history: the automated
  * record is never overwritten), then applied to the object like the pipeline's own decisions: a tag,
- * or for REJECTED the move to the quarantine bucket (functions/apply.ts).
+ * or for REJECTED the move to the quarantine bucket (functions/lib/apply-decision.ts). Everything
+ * goes through the stores (functions/store/), as the handlers' own reads and writes do.
  */
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { humanRecord } from '../functions/lib/decision.ts';
-import { applyDecision } from '../functions/apply.ts';
-import { AUTO_DECISION_SK, TABLE_KEYS, jobPartitionKey } from '../functions/lib/table-schema.ts';
+import { applyDecision } from '../functions/lib/apply-decision.ts';
+import { recordIdOf } from '../functions/store/table-schema.ts';
 import type { AppliedAction, DecisionRecord, Job } from '../functions/lib/types.ts';
 import { iterateDecisions, type HistoryTarget } from './audit.ts';
 import type { Target } from './target.ts';
 import { UsageError } from './output.ts';
+import { decisionStoreOf, objectStoreOf } from './stores.ts';
 
 export type ReviewTarget = HistoryTarget & Pick<Target, 's3'> & { names: HistoryTarget['names'] & Pick<Target['names'], 'quarantineBucket'> };
 
@@ -30,8 +31,6 @@ export interface PendingQuery {
   uploader?: string;
   now?: Date;
 }
-
-const HUMAN_PREFIX = 'DECISION#human#';
 
 /**
  * REVIEW decisions (every shard of the status index) that no human has decided yet. Only the
@@ -57,7 +56,7 @@ export async function listPendingReviews(target: HistoryTarget, query: PendingQu
     order: query.order ?? 'oldest',
     uploader: query.uploader,
   })) {
-    if (record.sk !== AUTO_DECISION_SK) continue;
+    if (record.kind !== 'automated') continue;
     batch.push(record);
     if (batch.length >= 16) await flush();
     if (pending.length >= limit) break;
@@ -67,40 +66,14 @@ export async function listPendingReviews(target: HistoryTarget, query: PendingQu
 }
 
 /** Every record of one job (automated, human, failures), oldest first. */
-export async function jobRecords(target: HistoryTarget, jobId: string): Promise<DecisionRecord[]> {
-  const records: DecisionRecord[] = [];
-  let from: Record<string, unknown> | undefined;
-  do {
-    const page = await target.dynamodb.send(
-      new QueryCommand({
-        TableName: target.names.decisionTable,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey },
-        ExpressionAttributeValues: { ':pk': jobPartitionKey(jobId) },
-        ExclusiveStartKey: from,
-        ConsistentRead: true,
-      }),
-    );
-    records.push(...((page.Items ?? []) as DecisionRecord[]));
-    from = page.LastEvaluatedKey;
-  } while (from);
-  return records.sort((a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.sk.localeCompare(b.sk));
+export function jobRecords(target: HistoryTarget, jobId: string): Promise<DecisionRecord[]> {
+  return decisionStoreOf(target).jobHistory(jobId);
 }
 
 /** The newest human decision of a job, if any. */
 export async function latestHumanDecision(target: HistoryTarget, jobId: string): Promise<DecisionRecord | undefined> {
-  const page = await target.dynamodb.send(
-    new QueryCommand({
-      TableName: target.names.decisionTable,
-      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :human)',
-      ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey, '#sk': TABLE_KEYS.sortKey },
-      ExpressionAttributeValues: { ':pk': jobPartitionKey(jobId), ':human': HUMAN_PREFIX },
-      ScanIndexForward: false,
-      Limit: 1,
-      ConsistentRead: true,
-    }),
-  );
-  return page.Items?.[0] as DecisionRecord | undefined;
+  const latest = await decisionStoreOf(target).latestDecision(jobId);
+  return latest?.kind === 'human' ? latest : undefined;
 }
 
 /**
@@ -156,17 +129,16 @@ export class ReviewStateError extends UsageError {}
 export async function decideReview(target: ReviewTarget, jobId: string, input: HumanDecisionInput): Promise<HumanDecisionResult> {
   validateReviewer(input.reviewer);
   if (!input.reason.trim()) throw new UsageError('--reason must not be empty');
-  const { Item } = await target.dynamodb.send(
-    new GetCommand({ TableName: target.names.decisionTable, Key: { pk: jobPartitionKey(jobId), sk: AUTO_DECISION_SK }, ConsistentRead: true }),
-  );
-  const automated = Item as DecisionRecord | undefined;
+  const history = decisionStoreOf(target);
+  const automated = await history.automated(jobId);
   if (!automated) throw new ReviewStateError(`no decision for job ${jobId} (see \`moderation review list\`)`);
   if (automated.status !== 'REVIEW') {
     throw new ReviewStateError(
       `job ${jobId} (${automated.key}) was decided ${automated.status} by ${automated.decidedBy} at ${automated.decidedAt}; only images held for review (REVIEW) take a human decision`,
     );
   }
-  const previous = await latestHumanDecision(target, jobId);
+  const latest = await history.latestDecision(jobId);
+  const previous = latest?.kind === 'human' ? latest : undefined;
   let record: DecisionRecord;
   let alreadyRecorded = false;
   if (previous) {
@@ -176,17 +148,19 @@ export async function decideReview(target: ReviewTarget, jobId: string, input: H
     record = previous;
     alreadyRecorded = true;
   } else {
-    record = humanRecord(automated, {
-      status: input.status,
-      reviewer: input.reviewer,
-      reason: input.reason.trim(),
-      decidedAt: (input.now ?? new Date()).toISOString(),
-      shards: target.names.statusShards,
-    });
-    // Appended: the condition only guards against overwriting an item with this exact key.
-    await target.dynamodb.send(new PutCommand({ TableName: target.names.decisionTable, Item: record, ConditionExpression: 'attribute_not_exists(pk)' }));
+    // Appended as the job's next revision: a reviewer deciding at the same moment loses with a
+    // DecisionConflictError that names the winner, and nothing of theirs is written or applied.
+    record = await history.appendHuman(
+      humanRecord(automated, {
+        status: input.status,
+        reviewer: input.reviewer,
+        reason: input.reason.trim(),
+        decidedAt: (input.now ?? new Date()).toISOString(),
+        supersedes: recordIdOf(automated),
+      }),
+    );
   }
-  const applied = await applyDecision(target.s3, jobOf(record), input.status, target.names.quarantineBucket);
+  const applied = await applyDecision(objectStoreOf(target), jobOf(record), input.status, target.names.quarantineBucket);
   return { record, applied, alreadyRecorded, automated };
 }
 

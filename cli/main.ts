@@ -7,8 +7,7 @@ import { registerReview } from './commands/review.ts';
 import { registerDlq } from './commands/dlq.ts';
 import { registerReconcile } from './commands/reconcile.ts';
 import { registerCost } from './commands/cost.ts';
-import { UsageError } from './output.ts';
-import { PolicyError } from '../functions/lib/policy.ts';
+import { ModerationError } from '../functions/lib/errors.ts';
 
 const program = new Command('moderation')
   .description('Moderate uploaded images: Rekognition + policy, optional Bedrock review, an auditable decision history.\nRuns the whole pipeline locally by default; --stack <name> (or $MODERATION_STACK) targets a deployed stack.')
@@ -30,10 +29,12 @@ try {
   if (err instanceof CommanderError) {
     // --help and --version end here with code 0; usage errors were already printed by commander.
     process.exitCode = err.exitCode === 0 ? 0 : 1;
-  } else if (err instanceof UsageError || err instanceof PolicyError) {
-    process.stderr.write(`error: ${err.message}\n`);
-    process.exitCode = 1;
+  } else if (err instanceof ModerationError && err.userFacing) {
+    // The user's to fix (a flag, a policy, a directory in use): one line says what and how.
+    process.stderr.write(`error: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exitCode = err.exitCode;
   } else {
+    // A bug or an outage: the stack trace is what a maintainer needs.
     process.stderr.write(`error: ${(err as Error).stack ?? err}\n`);
     process.exitCode = 1;
   }

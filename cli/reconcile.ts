@@ -8,17 +8,17 @@
  * reconcile twice enqueues the same job id twice and the pipeline decides it once. In a versioned
  * bucket the job id is the object version's, the same as the original notification's.
  */
-import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { buildS3Notification } from '../functions/lib/s3-event.ts';
 import { jobIdFor } from '../functions/lib/job-id.ts';
-import { DECISION_INDEXES, imageKeyOf } from '../functions/lib/table-schema.ts';
+import { normaliseETag } from '../functions/lib/object-identity.ts';
 import type { Target } from './target.ts';
 import { rateLimiter } from './flags.ts';
+import { decisionStoreOf, objectStoreOf } from './stores.ts';
+import type { ListedObject } from '../functions/store/object-store.ts';
 
 export type ReconcileTarget = Pick<Target, 's3' | 'sqs' | 'dynamodb' | 'region'> & {
-  names: Pick<Target['names'], 'uploadsBucket' | 'uploadsPrefix' | 'intakeQueueUrl' | 'decisionTable'>;
+  names: Pick<Target['names'], 'uploadsBucket' | 'uploadsPrefix' | 'intakeQueueUrl' | 'decisionTable' | 'statusShards'>;
 };
 
 export interface ReconcileOptions {
@@ -66,12 +66,7 @@ export interface ReconcileReport {
   enqueued: number;
 }
 
-interface Listed {
-  key: string;
-  size: number;
-  eTag: string;
-  lastModified: Date;
-}
+type Listed = ListedObject;
 
 export async function reconcile(target: ReconcileTarget, options: ReconcileOptions = {}): Promise<ReconcileReport> {
   const bucket = target.names.uploadsBucket;
@@ -81,21 +76,14 @@ export async function reconcile(target: ReconcileTarget, options: ReconcileOptio
   const report: ReconcileReport = { bucket, prefix, objects: 0, decided: 0, inFlight: 0, undecided: [], enqueued: 0 };
 
   const toCheck: Listed[] = [];
-  let token: string | undefined;
-  do {
-    const page = await target.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) {
-      if (!object.Key || object.Key.endsWith('/')) continue; // "folder" placeholders
-      report.objects += 1;
-      const lastModified = object.LastModified ?? new Date(0);
-      if (now - lastModified.getTime() < minAge) {
-        report.inFlight += 1;
-        continue;
-      }
-      toCheck.push({ key: object.Key, size: object.Size ?? 0, eTag: stripQuotes(object.ETag ?? ''), lastModified });
+  for await (const object of objectStoreOf(target).list(bucket, prefix)) {
+    report.objects += 1;
+    if (now - object.lastModified.getTime() < minAge) {
+      report.inFlight += 1;
+      continue;
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+    toCheck.push(object);
+  }
 
   const found: Array<UndecidedObject | undefined> = new Array(toCheck.length);
   let next = 0;
@@ -132,29 +120,9 @@ async function decisionState(
   bucket: string,
   object: Listed,
 ): Promise<{ decided: true } | { decided: false; state: UndecidedState; lastError?: string }> {
-  type Failure = { error?: { Error?: string }; reason?: string };
-  let failure: Failure | undefined;
-  let from: Record<string, unknown> | undefined;
-  do {
-    const page = await target.dynamodb.send(
-      new QueryCommand({
-        TableName: target.names.decisionTable,
-        IndexName: DECISION_INDEXES.byImage.name,
-        KeyConditionExpression: '#image = :image',
-        ExpressionAttributeNames: { '#image': DECISION_INDEXES.byImage.partitionKey, '#sk': 'sk', '#e': 'eTag', '#err': 'error', '#r': 'reason' },
-        ExpressionAttributeValues: { ':image': imageKeyOf(bucket, object.key) },
-        ProjectionExpression: '#sk, #e, #err, #r',
-        ScanIndexForward: false,
-        ExclusiveStartKey: from,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if (stripQuotes(String(item.eTag ?? '')) !== object.eTag) continue;
-      if (String(item.sk).startsWith('DECISION#')) return { decided: true };
-      failure ??= item as Failure;
-    }
-    from = page.LastEvaluatedKey;
-  } while (from);
+  const records = (await decisionStoreOf(target).imageHistory(bucket, object.key)).filter((r) => normaliseETag(r.eTag) === object.eTag);
+  if (records.some((r) => r.kind !== 'failure')) return { decided: true };
+  const failure = records[0];
   return failure ? { decided: false, state: 'failed', lastError: failure.error?.Error ?? failure.reason } : { decided: false, state: 'undecided' };
 }
 
@@ -165,13 +133,9 @@ export function reconcileSequencer(lastModified: Date): string {
 
 async function enqueue(target: ReconcileTarget, bucket: string, object: UndecidedObject): Promise<void> {
   // In a versioned bucket the job is the version's: the same job id as the lost notification's.
-  let versionId: string | undefined;
-  try {
-    const head = await target.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key }));
-    versionId = head.VersionId && head.VersionId !== 'null' ? head.VersionId : undefined;
-  } catch {
-    // Gone since the listing: the pipeline records it as UNUSABLE (object missing) if it is enqueued anyway.
-  }
+  // Gone since the listing: the pipeline records it as UNUSABLE (object missing) if it is enqueued anyway.
+  const head = await objectStoreOf(target).head({ bucket, key: object.key });
+  const versionId = head === 'missing' ? undefined : head.versionId;
   const lastModified = new Date(object.lastModified);
   const sequencer = reconcileSequencer(lastModified);
   const notification = buildS3Notification([
@@ -191,8 +155,4 @@ async function enqueue(target: ReconcileTarget, bucket: string, object: Undecide
   await target.sqs.send(new SendMessageCommand({ QueueUrl: target.names.intakeQueueUrl, MessageBody: JSON.stringify(notification) }));
   object.enqueued = true;
   object.jobId = jobIdFor({ bucket, key: object.key, versionId, eTag: object.eTag, sequencer });
-}
-
-function stripQuotes(eTag: string): string {
-  return eTag.replace(/"/g, '');
 }

@@ -11,7 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DEFAULT_STATUS_SHARDS } from '../functions/lib/table-schema.ts';
+import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
 import { UsageError } from './output.ts';
 import { localClientConfig, type LocalEndpoints } from '../local/client-config.ts';
 

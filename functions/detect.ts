@@ -6,18 +6,16 @@
  * anything else that sharp can decode is converted and sent as bytes; what is not a usable image
  * gets the verdict UNUSABLE with the reason.
  */
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { DetectModerationLabelsCommand, type DetectModerationLabelsCommandInput } from '@aws-sdk/client-rekognition';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { decisions, rekognition, s3 } from './clients.ts';
+import { rekognition } from './clients.ts';
 import { callAws, ObjectUnreadableError } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
-import { handlerConfig, required } from './lib/config.ts';
 import { conversionFailure, inspectImage, MAX_DOWNLOAD_BYTES, readiness, toRekognitionBytes, UnreadableImageError, type Readiness } from './lib/image.ts';
 import { currentPolicy } from './policy-source.ts';
 import { normaliseLabels } from './lib/taxonomy.ts';
 import { decideVerdict } from './lib/verdict.ts';
-import { AUTO_DECISION_SK, jobPartitionKey } from './lib/table-schema.ts';
+import { decisionHistory, objects } from './stores.ts';
+import { normaliseETag } from './lib/object-identity.ts';
 import type { Detection, Job, ModerationState, RecordOutcome } from './lib/types.ts';
 
 /** Enough of the file for any common format's header (dimensions, frame count). */
@@ -43,13 +41,11 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
   }
 };
 
+/** The job's latest decision (a human's over the automated one): a duplicate or a replay applies what stands. */
 async function existingDecision(jobId: string): Promise<RecordOutcome | undefined> {
-  const table = required(handlerConfig(), 'decisionTable');
-  const { Item } = await callAws('DynamoDB', () =>
-    decisions().send(new GetCommand({ TableName: table, Key: { pk: jobPartitionKey(jobId), sk: AUTO_DECISION_SK }, ConsistentRead: true })),
-  );
-  if (!Item) return undefined;
-  return { status: Item.status, decidedBy: Item.decidedBy, decidedAt: Item.decidedAt, duplicate: true };
+  const latest = await decisionHistory().latestDecision(jobId);
+  if (!latest) return undefined;
+  return { status: latest.status, decidedBy: latest.decidedBy, decidedAt: latest.decidedAt, duplicate: true };
 }
 
 async function detect(job: Job): Promise<Detection> {
@@ -74,7 +70,7 @@ async function detect(job: Job): Promise<Detection> {
 
   let info;
   try {
-    info = await inspectImage(await readObject(job, head.size <= HEADER_BYTES ? undefined : `bytes=0-${HEADER_BYTES - 1}`));
+    info = await inspectImage(await readObject(job, head.size <= HEADER_BYTES ? undefined : { start: 0, end: HEADER_BYTES - 1 }));
   } catch (err) {
     if (!(err instanceof UnreadableImageError)) throw err;
     // Some headers sit beyond the first bytes (e.g. a large EXIF block before a JPEG's SOF): read it all once.
@@ -144,28 +140,13 @@ async function detect(job: Job): Promise<Detection> {
 type Head = 'missing' | { size: number; superseded: boolean };
 
 async function headObject(job: Job): Promise<Head> {
-  try {
-    const head = await callAws('S3', () => s3().send(new HeadObjectCommand({ Bucket: job.bucket, Key: job.key, VersionId: job.versionId })));
-    // Without versioning, the key may now hold a newer upload; that one has its own event and job.
-    const superseded = !job.versionId && !!job.eTag && !!head.ETag && stripQuotes(head.ETag) !== stripQuotes(job.eTag);
-    return { size: head.ContentLength ?? 0, superseded };
-  } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.name === 'NoSuchVersion' || e.$metadata?.httpStatusCode === 404) return 'missing';
-    if (e.name === 'Forbidden' || e.$metadata?.httpStatusCode === 403) {
-      throw new ObjectUnreadableError(`access denied reading s3://${job.bucket}/${job.key}`);
-    }
-    throw err;
-  }
+  const head = await objects().head(job);
+  if (head === 'missing') return 'missing';
+  // Without versioning, the key may now hold a newer upload; that one has its own event and job.
+  const superseded = !job.versionId && !!job.eTag && !!head.eTag && head.eTag !== normaliseETag(job.eTag);
+  return { size: head.size, superseded };
 }
 
-async function readObject(job: Job, range?: string): Promise<Buffer> {
-  return callAws('S3', async () => {
-    const out = await s3().send(new GetObjectCommand({ Bucket: job.bucket, Key: job.key, VersionId: job.versionId, Range: range }));
-    return Buffer.from(await out.Body!.transformToByteArray());
-  });
-}
-
-function stripQuotes(etag: string): string {
-  return etag.replace(/"/g, '');
+function readObject(job: Job, range?: { start: number; end: number }): Promise<Buffer> {
+  return objects().read(job, range);
 }

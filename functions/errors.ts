@@ -4,9 +4,10 @@
  * blocks: Throttled and ServiceUnavailable are retried with backoff and jitter; anything else goes
  * straight to the Catch (FAILED + dead-letter queue).
  */
+import { ModerationError } from './lib/errors.ts';
 
 /** The service asked us to slow down (Rekognition TPS, DynamoDB, S3 SlowDown, Bedrock). */
-export class ThrottledError extends Error {
+export class ThrottledError extends ModerationError {
   override name = 'Throttled';
   constructor(service: string, cause: unknown) {
     super(`${service} throttled the request: ${describe(cause)}`, { cause });
@@ -14,17 +15,14 @@ export class ThrottledError extends Error {
 }
 
 /** A transient failure on the service's side (5xx, timeouts, connection resets). */
-export class ServiceUnavailableError extends Error {
+export class ServiceUnavailableError extends ModerationError {
   override name = 'ServiceUnavailable';
   constructor(service: string, cause: unknown) {
     super(`${service} is unavailable: ${describe(cause)}`, { cause });
   }
 }
 
-/** The object exists but a service may not read it (permissions, KMS): an operator must fix and replay. */
-export class ObjectUnreadableError extends Error {
-  override name = 'ObjectUnreadable';
-}
+export { ObjectUnreadableError } from './store/errors.ts';
 
 const THROTTLING_CODES = new Set([
   'ThrottlingException',

@@ -9,18 +9,20 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { StartExecutionCommand, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { sqs, stepFunctions } from './clients.ts';
+import { stepFunctions } from './clients.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { handlerConfig, required } from './lib/config.ts';
 import { MalformedMessageError, parseIntakeMessage } from './lib/s3-event.ts';
+import { replayMarker } from './lib/dead-letter.ts';
+import { ModerationError } from './lib/errors.ts';
+import { deadLetters } from './stores.ts';
 import type { Job, ModerationState } from './lib/types.ts';
 
 /** The Fail state's error: the job was recorded FAILED and dead-lettered by the workflow itself. */
 const HANDLED_FAILURE = 'ModerationFailed';
 
-export class WorkflowFailedError extends Error {
+export class WorkflowFailedError extends ModerationError {
   override name = 'WorkflowFailed';
 }
 
@@ -62,21 +64,6 @@ async function ingestMessage(message: SQSRecord): Promise<void> {
   await Promise.all(parsed.jobs.map((job) => startWorkflow(job, replayOf)));
 }
 
-/**
- * A replayed dead-letter message carries the time it failed. Standard executions are named by the
- * job id, and a name cannot be reused for 90 days, so a replay gets its own name; duplicates of the
- * same replay still collide, and the detect step stops any job that already has a decision.
- */
-function replayMarker(body: string): string | undefined {
-  try {
-    const parsed = JSON.parse(body) as { moderationJob?: unknown; failedAt?: unknown };
-    if (parsed.moderationJob && typeof parsed.failedAt === 'string') return parsed.failedAt.replace(/[^0-9]/g, '').slice(0, 17);
-  } catch {
-    // Not a replay.
-  }
-  return undefined;
-}
-
 async function startWorkflow(job: Job, replayOf?: string): Promise<void> {
   const stateMachineArn = required(handlerConfig(), 'stateMachineArn');
   const input: ModerationState = { job };
@@ -104,17 +91,6 @@ async function startWorkflow(job: Job, replayOf?: string): Promise<void> {
 
 async function deadLetterMalformed(message: SQSRecord, err: MalformedMessageError): Promise<void> {
   logger.error('malformed intake message sent to the dead-letter queue', { messageId: message.messageId, reason: err.message });
-  await callAws('SQS', () =>
-    sqs().send(
-      new SendMessageCommand({
-        QueueUrl: required(handlerConfig(), 'deadLetterQueueUrl'),
-        MessageBody: message.body,
-        MessageAttributes: {
-          errorName: { DataType: 'String', StringValue: err.name },
-          errorMessage: { DataType: 'String', StringValue: err.message.slice(0, 1000) },
-        },
-      }),
-    ),
-  );
+  await deadLetters().sendMalformed(message.body, err);
   metrics.addMetric('MalformedMessages', MetricUnit.Count, 1);
 }

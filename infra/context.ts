@@ -3,7 +3,7 @@
  * or the "context" block of cdk.json. Values given with -c arrive as strings; cdk.json may hold
  * booleans and numbers. Unknown keys are ignored (CDK's own flags live in the same context).
  */
-import type { LogLevel } from './moderation-pipeline.ts';
+import type { LogLevel } from './pipeline-props.ts';
 import type { ModerationStackProps } from './moderation-stack.ts';
 
 export const DEFAULT_STACK_NAME = 'UploadModeration';

@@ -7,45 +7,57 @@
  *   the same DLQ) ─▶ DynamoDB decision history; quarantine bucket; alarms and a dashboard.
  *
  * The state machine is the one ASL file the local runtime also executes, loaded with
- * DefinitionBody.fromString + definitionSubstitutions so the template holds the definition. The
- * handlers' environment variable names come from functions/lib/config.ts and the table's keys from
- * functions/lib/table-schema.ts, so the construct and the code that reads them cannot drift apart.
+ * DefinitionBody.fromString + definitionSubstitutions so the template holds the definition. What
+ * the construct shares with the handlers and the local runtime comes from one place each: the
+ * environment variable names from functions/lib/config.ts, the table's keys from
+ * functions/store/table-schema.ts, and the redrive count, the functions' memory, the definition's
+ * path and its placeholders from functions/lib/pipeline-settings.ts.
+ *
+ * The construct's props, defaults and validation are in pipeline-props.ts, its alarms and dashboard
+ * in pipeline-monitoring.ts (`pipeline.monitoring`), the functions' bundling in function-bundling.ts.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as bedrock from 'aws-cdk-lib/aws-bedrock';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DEFAULTS, ENV, type WorkflowType } from '../functions/lib/config.ts';
-import { PRESET_NAMES, resolvePolicy } from '../functions/lib/policy.ts';
-import { DECISION_INDEXES, DEFAULT_STATUS_SHARDS, SORT_BY_TIME, TABLE_KEYS } from '../functions/lib/table-schema.ts';
+import { ENV, type WorkflowType } from '../functions/lib/config.ts';
+import {
+  DEFINITION_FILE,
+  definitionSubstitutions,
+  FUNCTION_MEMORY_MB,
+  FUNCTION_PLACEHOLDERS,
+  MAX_RECEIVE_COUNT,
+  type Step,
+  type WorkflowStep,
+} from '../functions/lib/pipeline-settings.ts';
+import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
+import { bundlingOptions, PROJECT_ROOT } from './function-bundling.ts';
 import { acknowledge, acknowledgeWildcardResource } from './nag.ts';
+import { PipelineMonitoring, type PipelineAlarms } from './pipeline-monitoring.ts';
+import { policySetting, resolvePipelineProps, type LogLevel, type ModerationPipelineProps } from './pipeline-props.ts';
 
-export type { WorkflowType } from '../functions/lib/config.ts';
-
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** The only state machine definition (invariant 5). */
-export const DEFINITION_FILE = path.join(PROJECT_ROOT, 'statemachine', 'moderation.asl.json');
+// What other modules import from here (tests, the stack, the example in docs/deploying.md) stays importable from here.
+export { DEFINITION_FILE, FUNCTION_PLACEHOLDERS, MAX_RECEIVE_COUNT, STEPS, type Step, type WorkflowStep } from '../functions/lib/pipeline-settings.ts';
+export { PIPELINE_DEFAULTS, type LogLevel, type ModerationPipelineProps, type WorkflowType } from './pipeline-props.ts';
+export { PipelineMonitoring, type PipelineAlarms, type PipelineMonitoringProps } from './pipeline-monitoring.ts';
 
 /** The S3 events that start moderation. Never `s3:ObjectCreated:Copy`: the apply step copies (quarantine), and must not re-trigger. */
 export const INTAKE_EVENTS: readonly s3.EventType[] = [
   s3.EventType.OBJECT_CREATED_PUT,
   s3.EventType.OBJECT_CREATED_POST,
+  s3.EventType.OBJECT_CREATED_COPY,
   s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD,
 ];
 
@@ -57,191 +69,11 @@ const PRIVATE_ENCRYPTED_BUCKET = {
   objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
 } satisfies s3.BucketProps;
 
-/** One Lambda function per step. */
-export const STEPS = ['ingest', 'detect', 'review', 'record', 'apply', 'fail'] as const;
-export type Step = (typeof STEPS)[number];
-export type WorkflowStep = Exclude<Step, 'ingest'>;
-
-/** The definition's `${...}` placeholder for each workflow step's function ARN. */
-export const FUNCTION_PLACEHOLDERS: Readonly<Record<WorkflowStep, string>> = {
-  detect: 'DetectFunctionArn',
-  review: 'ReviewFunctionArn',
-  record: 'RecordFunctionArn',
-  apply: 'ApplyFunctionArn',
-  fail: 'FailFunctionArn',
-};
-
-export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
-
-export interface ModerationPipelineProps {
-  /**
-   * The moderation policy: a preset name (`strict`, `standard`, `permissive`), a path to a YAML or
-   * JSON policy file, or the policy document itself. Validated at synth (a bad policy fails `cdk synth`,
-   * not the first upload); a document is passed to the functions as compact JSON, which must fit in
-   * Lambda's 4 KB environment.
-   *
-   * @default 'standard'
-   */
-  readonly policy?: string;
-
-  /**
-   * Only objects under this key prefix are moderated (the S3 notification filter). `''` moderates the
-   * whole bucket (safe: decisions are applied by tags and a separate quarantine bucket, never by writing
-   * new objects into the uploads bucket).
-   *
-   * @default 'uploads/'
-   */
-  readonly uploadsPrefix?: string;
-
-  /**
-   * EXPRESS: the ingest function runs each job with StartSyncExecution and waits for it (at-least-once,
-   * idempotent by job id). About 1/50 of Standard's cost per image for this short workflow (README:
-   * "Express or Standard"). STANDARD: StartExecution named by the job id (exactly-once start, 90-day
-   * execution history in the console), at $0.025 per 1,000 state transitions.
-   *
-   * @default 'EXPRESS'
-   */
-  readonly workflowType?: WorkflowType;
-
-  /**
-   * Send borderline images to a multimodal LLM on Amazon Bedrock before they go to a human. Needs model
-   * access for `reviewModelId` in the account and Region. When off, borderline images are held for
-   * human review (status REVIEW) and the review function gets no Bedrock permission.
-   *
-   * @default false
-   */
-  readonly contextualReview?: boolean;
-
-  /**
-   * The Bedrock model for contextual review (Converse API with image input and tool use). A foundation
-   * model id (`amazon.nova-lite-v1:0`, `anthropic.claude-3-haiku-20240307-v1:0`) or a cross-Region
-   * inference profile id (`us.amazon.nova-lite-v1:0`); the review function may invoke only this model.
-   *
-   * @default - the handlers' default, DEFAULTS.reviewModelId in functions/lib/config.ts ('amazon.nova-lite-v1:0')
-   */
-  readonly reviewModelId?: string;
-
-  /**
-   * Where the uploader's id sits in the object key; recorded with each decision and indexed
-   * (`byUploader`). Must contain `{uploader}`.
-   *
-   * @default 'uploads/{uploader}/'
-   */
-  readonly uploaderPattern?: string;
-
-  /**
-   * At most this many concurrent ingest invocations (the SQS event source's maximum concurrency, 2 to
-   * 1,000): the throttle toward Rekognition's transactions-per-second quota. With EXPRESS, executions in
-   * flight ≤ maxConcurrency × batchSize, and DetectModerationLabels calls per second ≈ that divided by
-   * an execution's duration (about 1 to 3 s). Raise it with the account's Rekognition quota.
-   *
-   * @default 5
-   */
-  readonly maxConcurrency?: number;
-
-  /**
-   * Intake messages per ingest invocation.
-   *
-   * @default 10
-   */
-  readonly batchSize?: number;
-
-  /**
-   * How long the event source gathers a batch before invoking ingest (latency vs. fewer invocations).
-   *
-   * @default Duration.seconds(1)
-   */
-  readonly maxBatchingWindow?: Duration;
-
-  /**
-   * Alarms notify this topic (ALARM and OK). Without it the alarms still exist (console, dashboard)
-   * but notify nobody.
-   *
-   * @default - no alarm actions
-   */
-  readonly alarmTopic?: sns.ITopic;
-
-  /**
-   * Moderate an existing bucket instead of creating one. The construct then only adds the event
-   * notification (merged with the bucket's others) and the functions' permissions; the bucket's own
-   * settings (public access block, TLS policy, encryption, versioning) stay its owner's. For an SSE-KMS
-   * bucket import it with `Bucket.fromBucketAttributes({ encryptionKey })` so the functions get
-   * kms:Decrypt.
-   *
-   * @default - a new bucket: versioned, encrypted, TLS only, no public access, access-logged
-   */
-  readonly uploadsBucket?: s3.IBucket;
-
-  /**
-   * Write shards of the status index (1 to 100). Readers (the CLI's audit) take the number from the
-   * stack output StatusShards.
-   *
-   * @default 8
-   */
-  readonly statusShards?: number;
-
-  /**
-   * Retention of the functions' and the workflow's log groups.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * POWERTOOLS_LOG_LEVEL of every function.
-   *
-   * @default 'INFO'
-   */
-  readonly logLevel?: LogLevel;
-
-  /**
-   * Alarm when the oldest message in the intake queue is older than this (the pipeline is stuck or
-   * throttled far below the upload rate).
-   *
-   * @default Duration.minutes(10)
-   */
-  readonly maxIntakeMessageAge?: Duration;
-}
-
-type PipelineSettings = Required<Omit<ModerationPipelineProps, 'alarmTopic' | 'uploadsBucket'>>;
-
-/** The defaults of ModerationPipelineProps (shared with the handlers' own defaults where they overlap). */
-export const PIPELINE_DEFAULTS: Readonly<PipelineSettings> = {
-  policy: DEFAULTS.policy,
-  uploadsPrefix: DEFAULTS.uploadsPrefix,
-  workflowType: DEFAULTS.workflowType,
-  contextualReview: false,
-  reviewModelId: DEFAULTS.reviewModelId,
-  uploaderPattern: DEFAULTS.uploaderPattern,
-  maxConcurrency: 5,
-  batchSize: 10,
-  maxBatchingWindow: Duration.seconds(1),
-  statusShards: DEFAULT_STATUS_SHARDS,
-  logRetention: logs.RetentionDays.ONE_MONTH,
-  logLevel: 'INFO',
-  maxIntakeMessageAge: Duration.minutes(10),
-};
-
-/** Receives before a message goes to the dead-letter queue. */
-export const MAX_RECEIVE_COUNT = 5;
 /** Visibility timeout = this × the ingest timeout (+ the batching window), as AWS advises for SQS event sources. */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
-/** Lambda's environment (all variables together) is limited to 4 KB; leave room for the others. */
-const MAX_POLICY_ENV_CHARS = 3000;
 /** Cross-Region inference profile ids carry a geography prefix. */
 const INFERENCE_PROFILE_PREFIX = /^(us|us-gov|eu|apac|jp|au|ca|global)\./;
-const NPM_FOR_LAMBDA_ARM64 = {
-  // The bundling's `npm ci` installs sharp's linux-arm64 build (pinned and integrity-checked by
-  // package-lock.json), whatever machine synthesizes; from npm's cache when it is there.
-  npm_config_os: 'linux',
-  npm_config_cpu: 'arm64',
-  npm_config_libc: 'glibc',
-  npm_config_prefer_offline: 'true',
-  npm_config_audit: 'false',
-  npm_config_fund: 'false',
-  npm_config_update_notifier: 'false',
-};
 
 export interface PipelineFunctions {
   readonly ingest: NodejsFunction;
@@ -252,15 +84,35 @@ export interface PipelineFunctions {
   readonly fail: NodejsFunction;
 }
 
-export interface PipelineAlarms {
-  readonly deadLetterQueueNotEmpty: cloudwatch.Alarm;
-  readonly intakeMessageAge: cloudwatch.Alarm;
-  readonly executionsFailed: cloudwatch.Alarm;
-  readonly executionsTimedOut: cloudwatch.Alarm;
-  readonly throttles: cloudwatch.Alarm;
-  readonly rekognitionThrottles: cloudwatch.Alarm;
-}
-
+/**
+ * The upload moderation pipeline: every object uploaded under `uploadsPrefix` is judged by
+ * Rekognition (and optionally an LLM on Bedrock), the decision appended to the decision history,
+ * and the object tagged or moved to quarantine. The people around it get their access with
+ * `grantAudit`, `grantReview` and `grantOperate`.
+ *
+ * @example
+ * import { App, Stack } from 'aws-cdk-lib';
+ * import * as iam from 'aws-cdk-lib/aws-iam';
+ * import * as sns from 'aws-cdk-lib/aws-sns';
+ * import { ModerationPipeline } from './infra/moderation-pipeline.ts';
+ *
+ * const stack = new Stack(new App(), 'Uploads');
+ * const pipeline = new ModerationPipeline(stack, 'Moderation', {
+ *   policy: 'strict', // a preset, a policy file, or the policy itself
+ *   contextualReview: true, // borderline images go to Bedrock before a person
+ *   alarmTopic: new sns.Topic(stack, 'ModerationAlarms'),
+ * });
+ *
+ * // Trust & safety staff decide the images held for review (`moderation review approve|reject`).
+ * pipeline.grantReview(new iam.Role(stack, 'Reviewers', { assumedBy: new iam.AccountRootPrincipal() }));
+ * // Auditors read and export the decision history (`moderation audit`).
+ * pipeline.grantAudit(new iam.Role(stack, 'Auditors', { assumedBy: new iam.AccountRootPrincipal() }));
+ * // Operators inspect and replay the dead-letter queue (`moderation dlq`, `moderation reconcile`).
+ * pipeline.grantOperate(new iam.Role(stack, 'Operators', { assumedBy: new iam.AccountRootPrincipal() }));
+ *
+ * // Uploads go to pipeline.uploadsBucket under 'uploads/<uploader>/...'; the decisions to
+ * // pipeline.decisionHistory; pipeline.monitoring.alarms notify the topic.
+ */
 export class ModerationPipeline extends Construct {
   readonly uploadsBucket: s3.IBucket;
   readonly quarantineBucket: s3.Bucket;
@@ -273,8 +125,8 @@ export class ModerationPipeline extends Construct {
   /** The moderation state machine. */
   readonly workflow: sfn.StateMachine;
   readonly functions: PipelineFunctions;
-  readonly alarms: PipelineAlarms;
-  readonly dashboard: cloudwatch.Dashboard;
+  /** The alarms and the dashboard. */
+  readonly monitoring: PipelineMonitoring;
 
   readonly uploadsPrefix: string;
   readonly workflowType: WorkflowType;
@@ -289,8 +141,7 @@ export class ModerationPipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: ModerationPipelineProps = {}) {
     super(scope, id);
-    const settings: PipelineSettings = { ...PIPELINE_DEFAULTS, ...definedOnly(props) };
-    validate(this, settings);
+    const settings = resolvePipelineProps(this, props);
     this.uploadsPrefix = settings.uploadsPrefix;
     this.workflowType = settings.workflowType;
     this.statusShards = settings.statusShards;
@@ -300,7 +151,7 @@ export class ModerationPipeline extends Construct {
     this.logRetention = settings.logRetention;
     this.logLevel = settings.logLevel;
     const express = this.workflowType === 'EXPRESS';
-    const uploadObjects = `${this.uploadsPrefix}*`;
+    const uploadObjects = this.uploadObjects;
 
     const definitionText = readFileSync(DEFINITION_FILE, 'utf8');
     const taskTimeouts = taskTimeoutsByPlaceholder(definitionText);
@@ -362,7 +213,7 @@ export class ModerationPipeline extends Construct {
       });
     }
     // Grants on the base table only: the functions never query an index (auditors do, with their own credentials).
-    const tableGrants = dynamodb.TableGrants.fromTable(this.decisionHistory, [], false);
+    const tableGrants = this.baseTableGrants;
 
     // ---- Queues --------------------------------------------------------------------------------
     // With EXPRESS, ingest waits for each execution (at most the definition's TimeoutSeconds).
@@ -385,21 +236,18 @@ export class ModerationPipeline extends Construct {
     const detect = this.stepFunction('detect', {
       description: 'Detect step: Rekognition DetectModerationLabels and the policy verdict',
       timeout: taskTimeouts.detect,
-      memorySize: 1024,
       nativeSharp: true,
       environment: { [ENV.policy]: this.policySetting, [ENV.decisionTable]: this.decisionHistory.tableName },
     });
     const review = this.stepFunction('review', {
       description: 'Review step: contextual review of a borderline image on Amazon Bedrock',
       timeout: taskTimeouts.review,
-      memorySize: 1024,
       nativeSharp: true,
       environment: { [ENV.reviewModelId]: this.reviewModelId, [ENV.policy]: this.policySetting },
     });
     const record = this.stepFunction('record', {
       description: 'Record step: one conditional write of the decision per job',
       timeout: taskTimeouts.record,
-      memorySize: 256,
       environment: {
         [ENV.decisionTable]: this.decisionHistory.tableName,
         [ENV.statusShards]: String(this.statusShards),
@@ -409,13 +257,11 @@ export class ModerationPipeline extends Construct {
     const apply = this.stepFunction('apply', {
       description: 'Apply step: tag the object or move it to the quarantine bucket',
       timeout: taskTimeouts.apply,
-      memorySize: 256,
       environment: { [ENV.quarantineBucket]: this.quarantineBucket.bucketName },
     });
     const fail = this.stepFunction('fail', {
       description: 'Fail path: record FAILED and send the job to the dead-letter queue',
       timeout: taskTimeouts.fail,
-      memorySize: 256,
       environment: {
         [ENV.decisionTable]: this.decisionHistory.tableName,
         [ENV.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
@@ -426,9 +272,10 @@ export class ModerationPipeline extends Construct {
     // Detect: HeadObject/GetObject of the exact version (and Rekognition reads it with these
     // credentials); ListBucket so a deleted object is a 404 (UNUSABLE), not a 403 (FAILED).
     s3.BucketGrants.fromBucket(this.uploadsBucket).actionsOnObjectKeys(detect, uploadObjects, 's3:GetObject', 's3:GetObjectVersion', 'kms:Decrypt');
-    this.grantListBucket(detect, this.uploadsBucket);
+    grantListBucket(detect, this.uploadsBucket);
     iam.Grant.addToPrincipal({ grantee: detect, actions: ['rekognition:DetectModerationLabels'], resourceArns: ['*'] });
-    tableGrants.actions(detect, 'dynamodb:GetItem');
+    // Query on the job's own partition: a duplicate or a replay applies the latest decision (a human's, if any).
+    tableGrants.actions(detect, 'dynamodb:GetItem', 'dynamodb:Query');
     acknowledgeWildcardResource(
       roleOf(detect),
       '*',
@@ -441,33 +288,16 @@ export class ModerationPipeline extends Construct {
     acknowledgeXray(review);
     acknowledgeObjectKeys(review, this.uploadsBucket, uploadObjects, 'reads the borderline image to send it to the model');
 
-    tableGrants.actions(record, 'dynamodb:PutItem', 'dynamodb:GetItem');
+    tableGrants.actions(record, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');
     acknowledgeXray(record);
 
-    s3.BucketGrants.fromBucket(this.uploadsBucket).actionsOnObjectKeys(
-      apply,
-      uploadObjects,
-      's3:GetObject',
-      's3:GetObjectVersion',
-      's3:GetObjectTagging',
-      's3:GetObjectVersionTagging',
-      's3:PutObjectTagging',
-      's3:PutObjectVersionTagging',
-      's3:DeleteObject',
-      's3:DeleteObjectVersion',
-      'kms:Decrypt',
-    );
-    this.grantListBucket(apply, this.uploadsBucket);
-    // Quarantine keys are `<uploads bucket>/<key>`; HeadObject there needs GetObject (+ ListBucket for a 404).
-    const quarantineObjects = `${this.uploadsBucket.bucketName}/${uploadObjects}`;
-    this.quarantineBucket.grants.actionsOnObjectKeys(apply, quarantineObjects, 's3:PutObject', 's3:PutObjectTagging', 's3:GetObject');
-    this.grantListBucket(apply, this.quarantineBucket);
+    this.grantApplyDecision(apply);
     acknowledgeXray(apply);
     acknowledgeObjectKeys(apply, this.uploadsBucket, uploadObjects, 'tags the decided object version, or deletes it once it is copied to quarantine');
-    acknowledgeObjectKeys(apply, this.quarantineBucket, quarantineObjects, 'writes the rejected object under <uploads bucket>/<its key>');
+    acknowledgeObjectKeys(apply, this.quarantineBucket, this.quarantineObjects, 'writes the rejected object under <uploads bucket>/<its key>');
 
     tableGrants.actions(fail, 'dynamodb:PutItem');
-    this.deadLetterQueue.grantSendMessages(fail);
+    this.deadLetterQueue.grants.sendMessages(fail);
     acknowledgeXray(fail);
 
     // ---- Workflow ------------------------------------------------------------------------------
@@ -478,13 +308,11 @@ export class ModerationPipeline extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const stepFunctions: Record<WorkflowStep, NodejsFunction> = { detect, review, record, apply, fail };
-    const substitutions: Record<string, string> = { ContextualReview: this.contextualReview ? 'enabled' : 'disabled' };
-    for (const [step, placeholder] of Object.entries(FUNCTION_PLACEHOLDERS) as [WorkflowStep, string][]) {
-      substitutions[placeholder] = stepFunctions[step].functionArn;
-    }
+    const functionArns = Object.fromEntries(Object.entries(stepFunctions).map(([step, fn]) => [step, fn.functionArn])) as Record<WorkflowStep, string>;
     this.workflow = new sfn.StateMachine(this, 'Workflow', {
       definitionBody: sfn.DefinitionBody.fromString(definitionText),
-      definitionSubstitutions: substitutions,
+      // The same placeholders the local runtime fills (functions/lib/pipeline-settings.ts), with function ARNs.
+      definitionSubstitutions: definitionSubstitutions(functionArns, this.contextualReview),
       stateMachineType: express ? sfn.StateMachineType.EXPRESS : sfn.StateMachineType.STANDARD,
       logs: {
         destination: workflowLogs,
@@ -506,7 +334,6 @@ export class ModerationPipeline extends Construct {
     const ingest = this.stepFunction('ingest', {
       description: 'Ingest: S3 notifications from the intake queue to one workflow execution per job',
       timeout: ingestTimeout,
-      memorySize: 256,
       environment: {
         [ENV.stateMachineArn]: this.workflow.stateMachineArn,
         [ENV.workflowType]: this.workflowType,
@@ -519,7 +346,7 @@ export class ModerationPipeline extends Construct {
     });
     if (express) this.workflow.grantStartSyncExecution(ingest);
     else this.workflow.grantStartExecution(ingest);
-    this.deadLetterQueue.grantSendMessages(ingest);
+    this.deadLetterQueue.grants.sendMessages(ingest);
     ingest.addEventSource(
       new SqsEventSource(this.intakeQueue, {
         batchSize: settings.batchSize,
@@ -538,13 +365,148 @@ export class ModerationPipeline extends Construct {
     this.acknowledgeNotificationHandler();
 
     // ---- Monitoring ----------------------------------------------------------------------------
-    this.alarms = this.createAlarms(settings.maxIntakeMessageAge, props.alarmTopic);
-    this.dashboard = this.createDashboard();
+    this.monitoring = new PipelineMonitoring(this, 'Monitoring', {
+      intakeQueue: this.intakeQueue,
+      deadLetterQueue: this.deadLetterQueue,
+      workflow: this.workflow,
+      workflowType: this.workflowType,
+      functions: this.functions,
+      decisionHistory: this.decisionHistory,
+      maxIntakeMessageAge: settings.maxIntakeMessageAge,
+      alarmTopic: props.alarmTopic,
+    });
+  }
+
+  /** The alarms (`monitoring.alarms`). */
+  get alarms(): PipelineAlarms {
+    return this.monitoring.alarms;
+  }
+
+  /** The CloudWatch dashboard (`monitoring.dashboard`). */
+  get dashboard(): cloudwatch.Dashboard {
+    return this.monitoring.dashboard;
+  }
+
+  // ---- Access for people ----------------------------------------------------------------------
+  // What each CLI command calls, and nothing more. Every grant also lets the person read this stack's
+  // outputs: `--stack <name>` finds the table, queues and buckets there (cli/target.ts).
+
+  /**
+   * Auditors (`moderation audit`, `moderation history`): read the decision history — GetItem, Query,
+   * BatchGetItem (and Scan, ConditionCheckItem, DescribeTable) on the table and its indexes. Exporting
+   * writes to the auditor's own machine, so nothing here writes.
+   */
+  grantAudit(grantee: iam.IGrantable): iam.Grant {
+    return this.grantReadDecisions(grantee).combine(this.grantStackOutputs(grantee));
+  }
+
+  /**
+   * Reviewers (`moderation review list|approve|reject`, the review console): read the decision history
+   * and append a human decision (PutItem; never DeleteItem or UpdateItem: the history is append-only);
+   * read the image and its tags under the uploads prefix and tag it; for a reject, copy it to the
+   * quarantine bucket (PutObject, PutObjectTagging) and delete it from the uploads prefix, as the apply
+   * step does (functions/apply.ts, which the CLI runs with these credentials).
+   */
+  grantReview(grantee: iam.IGrantable): iam.Grant {
+    const decisions = this.grantReadDecisions(grantee).combine(this.baseTableGrants.actions(grantee, 'dynamodb:PutItem'));
+    const objects = this.grantApplyDecision(grantee);
+    acknowledgeGranteeWildcard(
+      grantee,
+      this.uploadsBucket.arnForObjects(this.uploadObjects),
+      'A reviewer decides any image held for review, and object keys are chosen by uploaders at run time: the grant names the moderated prefix of the uploads bucket, with only the read, tag and delete actions of applying a decision.',
+    );
+    acknowledgeGranteeWildcard(
+      grantee,
+      this.quarantineBucket.arnForObjects(this.quarantineObjects),
+      'A rejected image is copied to the quarantine bucket under <uploads bucket>/<its key>, a key chosen by the uploader: the grant names that prefix, with only PutObject, PutObjectTagging and GetObject (to see that it is already there).',
+    );
+    return decisions.combine(objects).combine(this.grantStackOutputs(grantee));
+  }
+
+  /**
+   * Operators (`moderation dlq list|show|replay`, `moderation reconcile`): on the dead-letter queue
+   * receive, delete, change visibility, get attributes and the message move tasks (Start, List,
+   * Cancel) of a full redrive; on the intake queue send (replays and re-enqueued objects) and get
+   * attributes; read the decision history; list the uploads prefix and read (HeadObject/GetObject)
+   * the objects under it.
+   */
+  grantOperate(grantee: iam.IGrantable): iam.Grant {
+    const deadLetters = this.deadLetterQueue.grants
+      .consumeMessages(grantee)
+      .combine(this.deadLetterQueue.grants.actions(grantee, ['sqs:StartMessageMoveTask', 'sqs:ListMessageMoveTasks', 'sqs:CancelMessageMoveTask']));
+    // A move task also needs SendMessage on its destination: the intake queue.
+    const intake = this.intakeQueue.grants.sendMessages(grantee);
+    const objects = s3.BucketGrants.fromBucket(this.uploadsBucket)
+      .actionsOnObjectKeys(grantee, this.uploadObjects, 's3:GetObject', 'kms:Decrypt')
+      .combine(grantListBucket(grantee, this.uploadsBucket, this.uploadsPrefix));
+    acknowledgeGranteeWildcard(
+      grantee,
+      this.uploadsBucket.arnForObjects(this.uploadObjects),
+      'Reconcile reads (HeadObject) each object under the moderated prefix that has no decision; object keys are chosen by uploaders at run time, so the grant names the prefix, with s3:GetObject only.',
+    );
+    return deadLetters
+      .combine(intake)
+      .combine(this.grantReadDecisions(grantee))
+      .combine(objects)
+      .combine(this.grantStackOutputs(grantee));
+  }
+
+  /** The object keys the pipeline moderates, as a key pattern. */
+  private get uploadObjects(): string {
+    return `${this.uploadsPrefix}*`;
+  }
+
+  /** Where rejected objects go in the quarantine bucket: `<uploads bucket>/<key>` (functions/lib/quarantine.ts). */
+  private get quarantineObjects(): string {
+    return `${this.uploadsBucket.bucketName}/${this.uploadObjects}`;
+  }
+
+  /** Grants on the decision table itself, without its indexes (writers and the functions never query an index). */
+  private get baseTableGrants(): dynamodb.TableGrants {
+    return dynamodb.TableGrants.fromTable(this.decisionHistory, [], false);
+  }
+
+  /** Read the decision history: the table and its indexes (audits, review lists and reconcile query the indexes). */
+  private grantReadDecisions(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.decisionHistory.grants.readData(grantee);
+    acknowledgeGranteeWildcard(
+      grantee,
+      `${this.decisionHistory.tableArn}/index/*`,
+      "CDK's readData grant names the table's indexes as <table>/index/*. The indexes are exactly the access patterns of the decision history (by status, uploader, category, image) that audits, review lists and reconcile query; the wildcard reaches no other table.",
+    );
+    return grant;
+  }
+
+  /** The stack outputs the CLI reads with `--stack` (cloudformation:DescribeStacks on this stack only). */
+  private grantStackOutputs(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['cloudformation:DescribeStacks'], resourceArns: [Stack.of(this).stackId] });
+  }
+
+  /** What applying a decision to an object takes: the apply step, and a reviewer's approve/reject (the same code). */
+  private grantApplyDecision(grantee: iam.IGrantable): iam.Grant {
+    const uploads = s3.BucketGrants.fromBucket(this.uploadsBucket).actionsOnObjectKeys(
+      grantee,
+      this.uploadObjects,
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:GetObjectTagging',
+      's3:GetObjectVersionTagging',
+      's3:PutObjectTagging',
+      's3:PutObjectVersionTagging',
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      'kms:Decrypt',
+    );
+    const listUploads = grantListBucket(grantee, this.uploadsBucket);
+    // Quarantine keys are `<uploads bucket>/<key>`; HeadObject there needs GetObject (+ ListBucket for a 404).
+    const quarantine = this.quarantineBucket.grants.actionsOnObjectKeys(grantee, this.quarantineObjects, 's3:PutObject', 's3:PutObjectTagging', 's3:GetObject');
+    const listQuarantine = grantListBucket(grantee, this.quarantineBucket);
+    return uploads.combine(listUploads).combine(quarantine).combine(listQuarantine);
   }
 
   private stepFunction(
     step: Step,
-    options: { description: string; timeout: Duration; memorySize: number; environment: Record<string, string>; nativeSharp?: boolean },
+    options: { description: string; timeout: Duration; environment: Record<string, string>; nativeSharp?: boolean },
   ): NodejsFunction {
     const id = step.charAt(0).toUpperCase() + step.slice(1);
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: this.logRetention, removalPolicy: RemovalPolicy.RETAIN });
@@ -562,7 +524,8 @@ export class ModerationPipeline extends Construct {
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: options.memorySize,
+      // The same number the cost model prices (functions/lib/pipeline-settings.ts).
+      memorySize: FUNCTION_MEMORY_MB[step],
       timeout: options.timeout,
       role,
       logGroup,
@@ -582,11 +545,6 @@ export class ModerationPipeline extends Construct {
       'Node.js 22 is an LTS runtime that AWS supports; it is pinned on purpose (the esbuild target node22 and the shipped sharp build follow it), and this rule flags anything but the newest runtime CDK knows. Moving to Node.js 24 is a deliberate, tested upgrade, not a side effect of a CDK release.',
     );
     return fn;
-  }
-
-  /** s3:ListBucket on the bucket itself: HeadObject on a missing key then answers 404 instead of 403. */
-  private grantListBucket(grantee: iam.IGrantable, bucket: s3.IBucket): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
   }
 
   private grantReviewModel(review: NodejsFunction): void {
@@ -634,196 +592,20 @@ export class ModerationPipeline extends Construct {
       "CDK's own custom resource that writes the bucket's notification configuration (CloudFormation cannot add one to an adopted bucket, nor to an owned one without a circular dependency on the queue policy). The managed policy only allows writing its own CloudWatch logs; its s3:PutBucketNotification is scoped to the uploads bucket.",
     );
   }
-
-  private createAlarms(maxAge: Duration, topic?: sns.ITopic): PipelineAlarms {
-    const fiveMinutes = Duration.minutes(5);
-    const alarm = (id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, id, { treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING, ...props });
-      if (topic) {
-        created.addAlarmAction(new cloudwatchActions.SnsAction(topic));
-        created.addOkAction(new cloudwatchActions.SnsAction(topic));
-      }
-      return created;
-    };
-    const throttleMetrics: Record<string, cloudwatch.IMetric> = { workflow: this.workflow.metricThrottled({ period: fiveMinutes, statistic: 'Sum' }) };
-    for (const [step, fn] of Object.entries(this.functions)) throttleMetrics[step] = fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' });
-
-    return {
-      deadLetterQueueNotEmpty: alarm('DeadLetterQueueNotEmptyAlarm', {
-        alarmDescription:
-          'Jobs are in the dead-letter queue: FAILED decisions or messages that could not be ingested. Inspect with `moderation dlq list`, fix the cause, then `moderation dlq replay`.',
-        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      }),
-      intakeMessageAge: alarm('IntakeMessageAgeAlarm', {
-        alarmDescription: `The oldest upload waiting in the intake queue is older than ${maxAge.toHumanString()}: ingest is failing, throttled, or too slow for the upload rate.`,
-        metric: this.intakeQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
-        threshold: maxAge.toSeconds(),
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 5,
-        datapointsToAlarm: 3,
-      }),
-      executionsFailed: alarm('ExecutionsFailedAlarm', {
-        alarmDescription: 'Moderation executions failed: each one recorded FAILED and sent its job to the dead-letter queue.',
-        metric: this.workflow.metricFailed({ period: fiveMinutes, statistic: 'Sum' }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      }),
-      executionsTimedOut: alarm('ExecutionsTimedOutAlarm', {
-        alarmDescription: 'Moderation executions timed out (the definition TimeoutSeconds): the jobs return to the intake queue and are retried.',
-        metric: this.workflow.metricTimedOut({ period: fiveMinutes, statistic: 'Sum' }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      }),
-      throttles: alarm('ThrottlesAlarm', {
-        alarmDescription: 'Lambda invocations or workflow executions of the pipeline were throttled (account concurrency or Step Functions quotas).',
-        metric: new cloudwatch.MathExpression({
-          expression: `${Object.keys(throttleMetrics).map((id) => `FILL(${id}, 0)`).join(' + ')}`,
-          usingMetrics: throttleMetrics,
-          label: 'Throttles',
-          period: fiveMinutes,
-        }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-      }),
-      rekognitionThrottles: alarm('RekognitionThrottlesAlarm', {
-        alarmDescription:
-          'DetectModerationLabels has been throttled for 15 minutes (account-wide metric). Retries absorb bursts; sustained throttling means maxConcurrency is above the Rekognition TPS quota: lower it or request a quota increase.',
-        metric: rekognitionMetric('ThrottledCount', fiveMinutes),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 3,
-      }),
-    };
-  }
-
-  private createDashboard(): cloudwatch.Dashboard {
-    const period = Duration.minutes(1);
-    const sum = { period, statistic: 'Sum' };
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
-    const fns = Object.entries(this.functions);
-    const perFunction = (metric: (fn: lambda.IFunction) => cloudwatch.Metric) => fns.map(([step, fn]) => metric(fn).with({ label: step }));
-    const verdict = (name: string) =>
-      new cloudwatch.Metric({ namespace: 'UploadModeration', metricName: `Verdict${name}`, dimensionsMap: { service: 'moderation' }, label: name, ...sum });
-
-    dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24, height: 3 }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Intake queue',
-        left: [
-          this.intakeQueue.metricApproximateNumberOfMessagesVisible({ period, label: 'waiting' }),
-          this.intakeQueue.metricApproximateNumberOfMessagesNotVisible({ period, label: 'in flight' }),
-        ],
-        right: [this.intakeQueue.metricApproximateAgeOfOldestMessage({ period, label: 'oldest (s)' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Dead-letter queue',
-        left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, label: 'messages' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Verdicts (detect step)',
-        left: ['APPROVE', 'REJECT', 'BORDERLINE', 'UNUSABLE'].map(verdict),
-        stacked: true,
-        width: 8,
-      }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: `Executions (${this.workflowType})`,
-        left: [
-          this.workflow.metricStarted({ ...sum, label: 'started' }),
-          this.workflow.metricSucceeded({ ...sum, label: 'succeeded' }),
-          this.workflow.metricFailed({ ...sum, label: 'failed' }),
-          this.workflow.metricTimedOut({ ...sum, label: 'timed out' }),
-          this.workflow.metricThrottled({ ...sum, label: 'throttled' }),
-        ],
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Execution time',
-        left: [
-          this.workflow.metricTime({ period, statistic: 'p50', label: 'p50' }),
-          this.workflow.metricTime({ period, statistic: 'p99', label: 'p99' }),
-        ],
-        width: 12,
-      }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({ title: 'Lambda errors', left: perFunction((fn) => fn.metricErrors(sum)), width: 8 }),
-      new cloudwatch.GraphWidget({ title: 'Lambda throttles', left: perFunction((fn) => fn.metricThrottles(sum)), width: 8 }),
-      new cloudwatch.GraphWidget({ title: 'Lambda duration p99', left: perFunction((fn) => fn.metricDuration({ period, statistic: 'p99' })), width: 8 }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Rekognition DetectModerationLabels (account)',
-        left: [rekognitionMetric('SuccessfulRequestCount', period).with({ label: 'successful' }), rekognitionMetric('ThrottledCount', period).with({ label: 'throttled' })],
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Decision table',
-        left: [
-          this.decisionHistory.metricConsumedWriteCapacityUnits({ ...sum, label: 'write units' }),
-          this.decisionHistory.metricConsumedReadCapacityUnits({ ...sum, label: 'read units' }),
-        ],
-        right: [this.decisionHistory.metricThrottledRequestsForOperations({ operations: [dynamodb.Operation.PUT_ITEM, dynamodb.Operation.GET_ITEM], ...sum, label: 'throttled' })],
-        width: 12,
-      }),
-    );
-    return dashboard;
-  }
 }
 
-function rekognitionMetric(metricName: string, period: Duration): cloudwatch.Metric {
-  return new cloudwatch.Metric({
-    namespace: 'AWS/Rekognition',
-    metricName,
-    dimensionsMap: { Operation: 'DetectModerationLabels' },
-    statistic: 'Sum',
-    period,
+/**
+ * s3:ListBucket on the bucket itself: HeadObject on a missing key then answers 404 instead of 403.
+ * With a prefix, only listings under it (what reconcile lists); such a grant does not turn a HEAD's
+ * 403 into a 404, so the functions and reviewers get it without one.
+ */
+function grantListBucket(grantee: iam.IGrantable, bucket: s3.IBucket, prefix?: string): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:ListBucket'],
+    resourceArns: [bucket.bucketArn],
+    ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
   });
-}
-
-function bundlingOptions(nativeSharp: boolean): BundlingOptions {
-  return {
-    format: OutputFormat.ESM,
-    target: 'node22',
-    mainFields: ['module', 'main'],
-    // Some CommonJS dependencies call require(); ESM output has none unless we make one.
-    banner: "import { createRequire as __moderationCreateRequire } from 'node:module'; const require = __moderationCreateRequire(import.meta.url);",
-    minify: true,
-    keepNames: true,
-    sourceMap: true,
-    sourcesContent: false,
-    // The SDK is bundled at the version the tests ran, not whatever the runtime image carries.
-    bundleAwsSDK: true,
-    // sharp is native: never bundled. Functions that use it get it installed beside the bundle with its
-    // linux-arm64 binaries; the others do not import it.
-    externalModules: ['sharp'],
-    forceDockerBundling: false,
-    ...(nativeSharp
-      ? {
-          nodeModules: ['sharp'],
-          environment: NPM_FOR_LAMBDA_ARM64,
-          commandHooks: {
-            beforeBundling: () => [],
-            beforeInstall: () => [],
-            afterBundling: (_inputDir: string, outputDir: string) => [
-              `node "${path.join(PROJECT_ROOT, 'infra', 'scripts', 'check-arm64-sharp.mjs')}" "${outputDir}"`,
-            ],
-          },
-        }
-      : {}),
-  };
 }
 
 /** The Lambda timeout of each workflow step, from the definition: a little longer than the Task's TimeoutSeconds, so the state's timeout (retried) fires first. */
@@ -837,40 +619,6 @@ function taskTimeoutsByPlaceholder(definitionText: string): Record<WorkflowStep,
     result[step] = Duration.seconds(task.TimeoutSeconds + 5);
   }
   return result;
-}
-
-/** What MODERATION_POLICY gets: a preset by name, anything else validated and passed as compact JSON. */
-function policySetting(spec: string): string {
-  const trimmed = spec.trim();
-  if ((PRESET_NAMES as readonly string[]).includes(trimmed.toLowerCase())) return trimmed.toLowerCase();
-  const policy = resolvePolicy(trimmed); // throws PolicyError listing every problem
-  const json = JSON.stringify(policy.document);
-  if (json.length > MAX_POLICY_ENV_CHARS) {
-    throw new Error(
-      `the moderation policy is ${json.length} characters as JSON; at most ${MAX_POLICY_ENV_CHARS} fit in the functions' environment (Lambda allows 4 KB in all). Merge rules (a parent category covers its children) or use a preset.`,
-    );
-  }
-  return json;
-}
-
-function validate(scope: Construct, settings: PipelineSettings): void {
-  const problems: string[] = [];
-  if (settings.workflowType !== 'EXPRESS' && settings.workflowType !== 'STANDARD') {
-    problems.push(`workflowType must be EXPRESS or STANDARD, got "${settings.workflowType}"`);
-  }
-  if (settings.uploadsPrefix.startsWith('/')) problems.push(`uploadsPrefix must not start with "/" (S3 keys do not), got "${settings.uploadsPrefix}"`);
-  if (!settings.uploaderPattern.includes('{uploader}')) problems.push(`uploaderPattern must contain {uploader}, got "${settings.uploaderPattern}"`);
-  if (!Number.isInteger(settings.maxConcurrency) || settings.maxConcurrency < 2 || settings.maxConcurrency > 1000) {
-    problems.push(`maxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got ${settings.maxConcurrency}`);
-  }
-  if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1 || settings.batchSize > 100) {
-    problems.push(`batchSize must be an integer from 1 to 100, got ${settings.batchSize}`);
-  }
-  if (!Number.isInteger(settings.statusShards) || settings.statusShards < 1 || settings.statusShards > 100) {
-    problems.push(`statusShards must be an integer from 1 to 100, got ${settings.statusShards}`);
-  }
-  if (!settings.reviewModelId.trim()) problems.push('reviewModelId must not be empty');
-  if (problems.length) throw new Error(`ModerationPipeline ${scope.node.path}: ${problems.join('; ')}`);
 }
 
 /** The function's role: its policies are siblings of the function, so acknowledgements go on the role. */
@@ -895,6 +643,12 @@ function acknowledgeObjectKeys(fn: NodejsFunction, bucket: s3.IBucket, keyPatter
   );
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+/**
+ * A person's grant lands in the policy of the grantee's principal (a role, user or group: the policy
+ * is its child), so that is where its one unavoidable wildcard is acknowledged. A principal that is
+ * not a construct of this app holds no policy here, and there is nothing to acknowledge.
+ */
+function acknowledgeGranteeWildcard(grantee: iam.IGrantable, resource: string, reason: string): void {
+  const principal = grantee.grantPrincipal;
+  if (Construct.isConstruct(principal)) acknowledgeWildcardResource(principal, resource, reason);
 }

@@ -1,7 +1,7 @@
 /**
  * DynamoDB on this machine: dynalite in-process, bound to 127.0.0.1, stored on disk (LevelDB) under
  * the data directory so the decision history survives a restart. The decision table is created from
- * functions/lib/table-schema.ts, the same key design the CDK construct deploys.
+ * functions/store/table-schema.ts, the same key design the CDK construct deploys.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -13,8 +13,9 @@ import {
   type CreateTableCommandInput,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/lib/table-schema.ts';
+import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } from './net.ts';
+import { UserFacingError } from '../functions/lib/errors.ts';
 
 export const DECISION_TABLE_NAME = 'moderation-decisions';
 
@@ -59,7 +60,7 @@ export function decisionTableDefinition(tableName = DECISION_TABLE_NAME): Create
   };
 }
 
-export class TableSchemaMismatchError extends Error {
+export class TableSchemaMismatchError extends UserFacingError {
   override name = 'TableSchemaMismatchError';
 }
 

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { definitionSubstitutions, FUNCTION_MEMORY_MB, STEPS, type WorkflowStep } from '../functions/lib/pipeline-settings.ts';
 import { LocalWorkflow, type StepFunction } from './workflow.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './net.ts';
 
@@ -19,7 +20,7 @@ export const FUNCTION_NAMES = {
   fail: 'moderation-fail',
 } as const;
 
-export type StepName = Exclude<keyof typeof FUNCTION_NAMES, 'ingest'>;
+export type StepName = WorkflowStep;
 
 /** A workflow step handler: the state document in, the state document out. */
 export type StepHandler = (state: never) => Promise<unknown>;
@@ -58,7 +59,7 @@ export function lambdaContext(functionName: string, timeoutMs = 300_000, region 
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
-    memoryLimitInMB: '1024',
+    memoryLimitInMB: String(memoryOf(functionName)),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: `local/${process.pid}`,
@@ -67,6 +68,12 @@ export function lambdaContext(functionName: string, timeoutMs = 300_000, region 
     fail: unsupported,
     succeed: unsupported,
   };
+}
+
+/** The memory the CDK stack gives this function (functions/lib/pipeline-settings.ts); 1024 MB for a name that is not a pipeline step. */
+function memoryOf(functionName: string): number {
+  const step = STEPS.find((name) => FUNCTION_NAMES[name] === functionName);
+  return step ? FUNCTION_MEMORY_MB[step] : 1024;
 }
 
 /** JSON round trip, as an invocation payload and response go over the wire (undefined becomes null). */
@@ -105,16 +112,12 @@ export function asStepFunction(functionName: string, handler: (payload: never, c
   };
 }
 
-/** The ASL's definitionSubstitutions for the local runtime (the CDK passes function ARNs instead). */
+/**
+ * The ASL's definitionSubstitutions for the local runtime: the same placeholders the CDK fills
+ * (functions/lib/pipeline-settings.ts), with local function names where the CDK passes ARNs.
+ */
 export function moderationSubstitutions(contextualReview: boolean): Record<string, string> {
-  return {
-    DetectFunctionArn: FUNCTION_NAMES.detect,
-    ReviewFunctionArn: FUNCTION_NAMES.review,
-    RecordFunctionArn: FUNCTION_NAMES.record,
-    ApplyFunctionArn: FUNCTION_NAMES.apply,
-    FailFunctionArn: FUNCTION_NAMES.fail,
-    ContextualReview: contextualReview ? 'enabled' : 'disabled',
-  };
+  return definitionSubstitutions(FUNCTION_NAMES, contextualReview);
 }
 
 export interface ModerationWorkflowOptions {

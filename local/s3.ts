@@ -1,13 +1,21 @@
 /**
  * S3 on this machine: s3rver in-process, bound to 127.0.0.1, objects on disk under the data
  * directory, and the bucket → queue event notification the CDK stack configures: ObjectCreated Put,
- * Post and CompleteMultipartUpload (never Copy), on the uploads bucket, under a key prefix, sent to the
+ * Post, Copy and CompleteMultipartUpload, on the uploads bucket, under a key prefix, sent to the
  * intake queue in S3's real notification shape (eventVersion 2.1, URL-encoded key, increasing
  * sequencer). s3rver's own event records are not that shape, so they are rebuilt here.
+ *
+ * s3rver names files after request input (bucket, key, upload id, part number, form key, copy
+ * source): its store is loaded here with a filesystem wrapper that refuses every path outside the
+ * directory (confinedFilesystemStore, at the end of this file), so no request reads, writes or
+ * deletes anything else on the machine.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, resolve as resolvePath, sep } from 'node:path';
+import { compileFunction } from 'node:vm';
 import S3rver from 's3rver';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { buildS3Notification } from '../functions/lib/s3-event.ts';
@@ -16,8 +24,12 @@ import { closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK, silentLogger, 
 export const UPLOADS_BUCKET = 'moderation-uploads';
 export const QUARANTINE_BUCKET = 'moderation-quarantine';
 export const DEFAULT_UPLOADS_PREFIX = 'uploads/';
-/** The CDK construct's notification filter: new content only (Copy is how quarantine moves objects). */
-export const NOTIFIED_EVENTS = ['ObjectCreated:Put', 'ObjectCreated:Post', 'ObjectCreated:CompleteMultipartUpload'] as const;
+/**
+ * The CDK construct's notification filter: every way new content lands, Copy included (a platform
+ * that renames by copying must not publish an unmoderated object). No loop: applying a decision
+ * copies only into the quarantine bucket, which notifies nothing.
+ */
+export const NOTIFIED_EVENTS = ['ObjectCreated:Put', 'ObjectCreated:Post', 'ObjectCreated:Copy', 'ObjectCreated:CompleteMultipartUpload'] as const;
 export type NotifiedEvent = (typeof NOTIFIED_EVENTS)[number];
 
 export interface NotificationRule {
@@ -49,6 +61,13 @@ export interface LocalS3Options {
   spoolFile?: string;
   /** SendMessage attempts per notification before it is spooled (default 8, about 25 s). */
   deliveryAttempts?: number;
+  /**
+   * What to do at start with notifications an earlier run spooled: 'resend' them (the default), or
+   * 'hold' them aside, unsent, until discardHeldNotifications(): for a start that recovers the
+   * objects they were about another way (the stack after an unclean stop: reconcile finds every
+   * undecided object, and sending both would moderate an object twice under two job ids).
+   */
+  spooledAtStart?: 'resend' | 'hold';
   log?: LocalLogger;
 }
 
@@ -59,6 +78,10 @@ export interface LocalS3 {
   delivered(): number;
   /** Resolves when every notification emitted so far has been delivered (or spooled). */
   flush(): Promise<void>;
+  /** Notifications of an earlier run held at start (spooledAtStart 'hold'). */
+  heldNotifications(): number;
+  /** Removes the held notifications for good (call once what replaces them is done). */
+  discardHeldNotifications(): void;
   close(): Promise<void>;
 }
 
@@ -99,6 +122,10 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     vhostBuckets: false,
     configureBuckets: options.buckets.map((name) => ({ name })),
   });
+  // Every file s3rver reads or writes goes through this store, which refuses any path outside the directory.
+  const store = confinedFilesystemStore(options.directory);
+  const app = s3rver as unknown as { store: unknown; context: { store: unknown } };
+  app.store = app.context.store = store;
   await s3rver.configureBuckets();
 
   const requests = new AsyncLocalStorage<RequestInfo>();
@@ -130,6 +157,11 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     void promise.finally(() => inFlight.delete(promise));
   };
 
+  const storedETag = async (bucket: string, key: string): Promise<string> => {
+    const metadata = await (store as { getMetadata(b: string, k: string): Promise<Record<string, string>> }).getMetadata(bucket, key).catch(() => undefined);
+    return metadata?.etag ? (JSON.parse(metadata.etag) as string) : '';
+  };
+
   s3rver.on('event', (event: { Records: S3rverRecord[] }) => {
     const request = requests.getStore();
     for (const record of event.Records) {
@@ -145,21 +177,27 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
         if (!(rule.events ?? NOTIFIED_EVENTS).includes(eventName as NotifiedEvent)) continue;
         if (rule.prefix && !key.startsWith(rule.prefix)) continue;
         if (rule.suffix && !key.endsWith(rule.suffix)) continue;
-        const notification = buildS3Notification([
-          {
-            bucket,
-            key,
-            size: size ?? 0,
-            eTag: eTag ?? '',
-            sequencer: nextSequencer(),
-            eventName,
-            eventTime: record.eventTime,
-            region,
-            configurationId: rule.configurationId,
-          },
-        ]);
-        if (request) notification.Records[0]!.requestParameters.sourceIPAddress = request.sourceIp;
-        track(send(rule, JSON.stringify(notification)));
+        // s3rver's Copy event carries no ETag (S3's does): read it from the stored object's metadata.
+        const sequencer = nextSequencer();
+        track(
+          (async () => {
+            const notification = buildS3Notification([
+              {
+                bucket,
+                key,
+                size: size ?? 0,
+                eTag: eTag ?? (await storedETag(bucket, key)),
+                sequencer,
+                eventName,
+                eventTime: record.eventTime,
+                region,
+                configurationId: rule.configurationId,
+              },
+            ]);
+            if (request) notification.Records[0]!.requestParameters.sourceIPAddress = request.sourceIp;
+            await send(rule, JSON.stringify(notification));
+          })(),
+        );
       }
     }
   });
@@ -171,6 +209,10 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     const auth = req.headers.authorization;
     if (auth) req.headers.authorization = auth.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
     if (req.url && /[?&]X-Amz-Credential=/i.test(req.url)) req.url = req.url.replace(/(X-Amz-Credential=)[^%&/]+(%2F|\/)/i, '$1S3RVER$2');
+    // s3rver takes x-amz-* query parameters as headers (a presigned CopyObject URL carries its copy
+    // source so). Move the copy source into the header here, so that it gets the same checks and
+    // decoding as one sent as a header.
+    hoistCopySource(req);
     // s3rver maps keys onto file paths as they are: a key with '.' or '..' segments would read and write
     // files outside its directory. S3 itself takes such keys literally; here they are refused.
     const traversal = [req.url ?? '', typeof req.headers['x-amz-copy-source'] === 'string' ? req.headers['x-amz-copy-source'] : ''].find(hasDotSegment);
@@ -206,7 +248,16 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
 
   // Redeliver what a previous run could not (the file is removed once every entry is sent or re-spooled).
   // Queue URLs carry the port, which may differ from the last run: an unknown one goes to the first rule's queue.
-  if (options.spoolFile && options.notifications?.length) {
+  let held = 0;
+  let discardHeld = () => {};
+  if (options.spoolFile && options.notifications?.length && options.spooledAtStart === 'hold') {
+    const { entries, done } = takeSpool(options.spoolFile);
+    held = entries.length;
+    discardHeld = () => {
+      done();
+      held = 0;
+    };
+  } else if (options.spoolFile && options.notifications?.length) {
     const { entries, done } = takeSpool(options.spoolFile);
     const resends: Promise<void>[] = [];
     for (const entry of entries) {
@@ -225,6 +276,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     port,
     delivered: () => delivered,
     flush,
+    heldNotifications: () => held,
+    discardHeldNotifications: () => discardHeld(),
     close: async () => {
       await closeServer(server);
       // Objects stored before the close still get their notification.
@@ -331,4 +384,218 @@ function objectsOf(url: string, copySource: string | string[] | undefined): stri
     if (source.includes('/')) keys.push(source);
   }
   return keys;
+}
+
+/** Moves an `x-amz-copy-source` query parameter (any case) into the header of that name. */
+function hoistCopySource(req: IncomingMessage): void {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  if (q < 0) return;
+  let found: string | undefined;
+  const kept = url
+    .slice(q + 1)
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // Left as is.
+      }
+      if (decoded.toLowerCase() !== 'x-amz-copy-source') return true;
+      const value = eq < 0 ? '' : pair.slice(eq + 1).replace(/\+/g, ' ');
+      try {
+        found = decodeURIComponent(value);
+      } catch {
+        found = value;
+      }
+      return false;
+    });
+  if (found === undefined) return;
+  // Once the query's own encoding is undone, the value is the header's (itself percent-encoded: /bucket/key%20name).
+  req.headers['x-amz-copy-source'] = found;
+  req.url = url.slice(0, q) + (kept.length ? `?${kept.join('&')}` : '');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The confined store
+
+/**
+ * s3rver's FilesystemStore, with every filesystem call confined to its root directory.
+ *
+ * s3rver maps request input straight onto file paths: the bucket and key, the multipart `uploadId`
+ * and `partNumber` query parameters, the `key` field of a browser POST form, the copy source. With
+ * '..' in any of them it read, wrote and deleted files anywhere the user can. Rather than checking
+ * each route (and missing the next one), the store module is loaded here with its own `fs-extra`:
+ * a wrapper that resolves every path argument of every call and refuses (S3 AccessDenied, 403) any
+ * that is not inside the root. This is the one place s3rver's files are opened; calls the wrapper
+ * does not know fail closed.
+ *
+ * On top of that (for precise errors and to keep buckets apart inside the root) the store refuses
+ * bucket names that are not one path segment (400 InvalidBucketName), keys with '.' or '..'
+ * segments or NUL (400 InvalidArgument), upload ids that s3rver cannot have issued (404
+ * NoSuchUpload) and part numbers outside 1-10000 (400 InvalidArgument).
+ */
+export function confinedFilesystemStore(directory: string): unknown {
+  const { Store } = confinedStoreClasses(directory);
+  return new Store(resolvePath(directory));
+}
+
+const requireHere = createRequire(import.meta.url);
+const s3rverMain = requireHere.resolve('s3rver');
+const requireFromS3rver = createRequire(s3rverMain);
+
+type S3ErrorClass = new (code: string, message: string, detail?: Record<string, unknown>) => Error;
+const S3Error = requireFromS3rver('./models/error') as S3ErrorClass;
+
+interface StoreLike {
+  getBucketPath(bucket: string): string;
+  getResourcePath(bucket: string, key?: string, resource?: string): string;
+  initiateUpload(bucket: string, key: string, uploadId: string, metadata: unknown): Promise<unknown>;
+  putPart(bucket: string, uploadId: string, partNumber: unknown, content: unknown): Promise<unknown>;
+  putObjectMultipart(bucket: string, uploadId: string, parts: unknown): Promise<unknown>;
+  [method: string]: unknown;
+}
+type StoreClass = new (root: string) => StoreLike;
+
+/** The number of leading path arguments of each fs-extra function s3rver's store and utils call. */
+const FS_PATH_ARGUMENTS: Record<string, number> = {
+  stat: 1,
+  statSync: 1,
+  readFile: 1,
+  writeFile: 1,
+  createReadStream: 1,
+  createWriteStream: 1,
+  mkdirp: 1,
+  copy: 2,
+  unlink: 1,
+  readdir: 1,
+  readdirSync: 1,
+  rmdir: 1,
+  remove: 1,
+  removeSync: 1,
+};
+
+/** Functions that return a value (not a promise): a refusal is thrown; the others return a rejected promise. */
+function returnsSynchronously(name: string): boolean {
+  return name.endsWith('Sync') || name.startsWith('create');
+}
+
+export class OutsideDirectoryError extends S3Error {
+  /** The path that was refused. */
+  readonly path: string;
+  constructor(path: unknown) {
+    // The path is not echoed back: it would tell the caller where the data directory is.
+    super('AccessDenied', 'Access Denied: the local S3 reads and writes only inside its data directory.');
+    this.name = 'OutsideDirectoryError';
+    this.path = String(path);
+  }
+}
+
+/** fs-extra as s3rver's store sees it: every path argument resolved and checked to be inside `root`. */
+export function confinedFs(root: string): Record<string, unknown> {
+  const realFs = requireFromS3rver('fs-extra') as Record<string, unknown>;
+  const base = resolvePath(root);
+  const inside = (path: unknown): boolean => {
+    if (typeof path !== 'string' || path.includes('\0')) return false;
+    const resolved = resolvePath(path);
+    return resolved === base || resolved.startsWith(base.endsWith(sep) ? base : base + sep);
+  };
+  return new Proxy(realFs, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof name !== 'string' || typeof value !== 'function') return value;
+      const count = FS_PATH_ARGUMENTS[name];
+      return (...args: unknown[]) => {
+        const outside = count === undefined ? `fs.${name}` : args.slice(0, count).find((arg) => !inside(arg));
+        if (count === undefined || outside !== undefined) {
+          const error = count === undefined ? new Error(`the local S3 store called fs.${name}, which its confinement does not know`) : new OutsideDirectoryError(outside);
+          if (returnsSynchronously(name)) throw error;
+          return Promise.reject(error);
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** Loads a CommonJS file of s3rver afresh with some of its requires replaced. */
+function loadWith(file: string, replaced: Record<string, unknown>): unknown {
+  const source = readFileSync(file, 'utf8');
+  const wrapper = compileFunction(source, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: file });
+  const module = { exports: {} as unknown };
+  const requireOriginal = createRequire(file);
+  const requireReplaced = (id: string) => (Object.hasOwn(replaced, id) ? replaced[id] : requireOriginal(id));
+  wrapper.call(module.exports, module.exports, requireReplaced, module, file, dirname(file));
+  return module.exports;
+}
+
+/**
+ * The store classes for one root: `Base` is s3rver's FilesystemStore with the confined fs (the
+ * guarantee), `Store` adds the input checks. Exported for tests.
+ */
+export function confinedStoreClasses(root: string): { Base: StoreClass; Store: StoreClass } {
+  const fs = confinedFs(root);
+  const utils = loadWith(requireFromS3rver.resolve('./utils'), { 'fs-extra': fs });
+  const Base = loadWith(requireFromS3rver.resolve('./stores/filesystem'), { 'fs-extra': fs, '../utils': utils }) as StoreClass;
+  class Store extends Base {
+    override getBucketPath(bucket: string): string {
+      checkBucketName(bucket);
+      return super.getBucketPath(bucket);
+    }
+    override getResourcePath(bucket: string, key?: string, resource?: string): string {
+      checkBucketName(bucket);
+      if (key !== undefined) checkKey(key);
+      return super.getResourcePath(bucket, key, resource);
+    }
+    override initiateUpload(bucket: string, key: string, uploadId: string, metadata: unknown): Promise<unknown> {
+      checkKey(key);
+      checkUploadId(uploadId);
+      return super.initiateUpload(bucket, key, uploadId, metadata);
+    }
+    override putPart(bucket: string, uploadId: string, partNumber: unknown, content: unknown): Promise<unknown> {
+      checkUploadId(uploadId);
+      checkPartNumber(partNumber);
+      return super.putPart(bucket, uploadId, partNumber, content);
+    }
+    override putObjectMultipart(bucket: string, uploadId: string, parts: unknown): Promise<unknown> {
+      checkUploadId(uploadId);
+      if (Array.isArray(parts)) for (const part of parts) checkPartNumber((part as { number?: unknown }).number);
+      return super.putObjectMultipart(bucket, uploadId, parts);
+    }
+  }
+  return { Base, Store };
+}
+
+function checkBucketName(bucket: unknown): void {
+  if (typeof bucket !== 'string' || !bucket || bucket === '.' || bucket === '..' || /[/\\\0]/.test(bucket)) {
+    throw new S3Error('InvalidBucketName', 'The specified bucket is not valid.', { BucketName: String(bucket) });
+  }
+}
+
+function checkKey(key: unknown): void {
+  if (typeof key !== 'string' || key.includes('\0') || key.split(/[/\\]/).some((segment) => segment === '.' || segment === '..')) {
+    throw new S3Error('InvalidArgument', "Keys with '.' or '..' path segments are not supported by the local S3 (they would name files outside its directory).", {
+      ArgumentName: 'key',
+      ArgumentValue: String(key),
+    });
+  }
+}
+
+/** s3rver issues upload ids as 32 hex digits (crypto.randomBytes(16)); anything else names no upload. */
+function checkUploadId(uploadId: unknown): void {
+  if (typeof uploadId !== 'string' || !/^[0-9a-f]{32}$/i.test(uploadId)) {
+    throw new S3Error('NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', {
+      UploadId: String(uploadId),
+    });
+  }
+}
+
+function checkPartNumber(partNumber: unknown): void {
+  const text = String(partNumber);
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 10_000) {
+    throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: text });
+  }
 }

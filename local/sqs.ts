@@ -1,9 +1,10 @@
 /**
  * SQS on this machine: local-aws-sqs in-process (JSON and Query protocols), bound to 127.0.0.1, with
- * the intake queue and its dead-letter queue wired like the CDK stack (RedrivePolicy,
- * maxReceiveCount 5). local-aws-sqs keeps messages in memory only; `saveMessages` (at a graceful
- * stop) and `restoreMessages` (at start) carry the visible messages of both queues across a restart
- * through JSON-lines files. A process that is killed loses what was on the queues.
+ * the intake queue and its dead-letter queue wired like the CDK stack (RedrivePolicy with the
+ * MAX_RECEIVE_COUNT of functions/lib/pipeline-settings.ts). local-aws-sqs keeps messages in memory
+ * only; `saveMessages` (at a graceful stop) and `restoreMessages` (at start) carry the visible
+ * messages of both queues across a restart through JSON-lines files. A process that is killed
+ * loses what was on the queues.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,10 +16,11 @@ import {
   SQSClient,
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
+import { MAX_RECEIVE_COUNT } from '../functions/lib/pipeline-settings.ts';
 import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK } from './net.ts';
 
-/** The CDK stack's value: a message that failed this many receives moves to the dead-letter queue. */
-export const MAX_RECEIVE_COUNT = 5;
+/** The CDK stack's value (one definition for both): a message that failed this many receives moves to the dead-letter queue. */
+export { MAX_RECEIVE_COUNT };
 
 /**
  * Longer than the state machine's TimeoutSeconds (270): an EXPRESS job runs inside the ingest call, so

@@ -9,22 +9,30 @@
  * The handlers read their configuration from process.env when imported, so the stack sets the
  * environment first and imports them after. What persists under `home`: S3 objects (`s3/`), the
  * decision table (`dynamodb/`), queue messages saved at a graceful stop (`sqs/`), and notifications
- * that could not be delivered. Step Functions executions are in memory only.
+ * that could not be delivered. Step Functions executions are in memory only: a marker file
+ * (`stack-running.json`) exists while the stack runs, and a start that finds it (the last run was
+ * killed) enqueues the objects left undecided (local/recovery.ts).
+ *
+ * Every endpoint binds to 127.0.0.1 through local/net.ts listen(), which refuses cross-site browser
+ * requests unless their origin is in `corsOrigins`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULTS, ENV, type WorkflowType } from '../functions/lib/config.ts';
-import { DEFAULT_STATUS_SHARDS } from '../functions/lib/table-schema.ts';
+import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
 import { resolvePolicy } from '../functions/lib/policy.ts';
 import { startLocalS3, DEFAULT_UPLOADS_PREFIX, QUARANTINE_BUCKET, UPLOADS_BUCKET, type LocalS3 } from './s3.ts';
-import { startLocalSqs, DEFAULT_VISIBILITY_TIMEOUT_SECONDS, MAX_RECEIVE_COUNT, type LocalSqs } from './sqs.ts';
+import { startLocalSqs, DEFAULT_VISIBILITY_TIMEOUT_SECONDS, type LocalSqs } from './sqs.ts';
+import { MAX_RECEIVE_COUNT } from '../functions/lib/pipeline-settings.ts';
 import { startLocalDynamo, DECISION_TABLE_NAME, type LocalDynamo } from './dynamodb.ts';
 import { startStepFunctionsEndpoint, type ExecutionRunner, type StepFunctionsEndpoint } from './stepfunctions.ts';
 import { startPoller, type Poller } from './poller.ts';
 import { FUNCTION_NAMES, lambdaContext, loadHandlers, moderationWorkflow, throughJson, type ModerationHandlers } from './functions.ts';
-import { consoleLogger, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
+import { allowBrowserOrigins, consoleLogger, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
+import { nextWholeSecond, readRunningMarker, recoverUndecided, removeRunningMarker, writeRunningMarker, type RecoveryReport } from './recovery.ts';
 import { DUMMY_CREDENTIALS, type LocalEndpoints } from './client-config.ts';
+import { UserFacingError } from '../functions/lib/errors.ts';
 
 export { localClientConfig, type LocalEndpoints } from './client-config.ts';
 
@@ -97,6 +105,16 @@ export interface LocalStackOptions {
   retryIntervalOverrides?: Record<string, number | number[]>;
   /** Save queue messages at stop and restore them at start (default true). */
   persistQueues?: boolean;
+  /**
+   * Browser origins allowed to call the local endpoints (CORS), e.g. 'http://localhost:3000'. Any
+   * other cross-site browser request is refused with 403 (see guardBrowserRequests in local/net.ts).
+   */
+  corsOrigins?: string[];
+  /**
+   * After an unclean stop (the last run left its marker), enqueue the objects left without a
+   * decision (local/recovery.ts). Default true.
+   */
+  recoverAfterUncleanStop?: boolean;
 }
 
 
@@ -126,6 +144,11 @@ export interface LocalStack {
     stepFunctions: StepFunctionsEndpoint;
     poller: Poller;
   };
+  /**
+   * Resolves when the recovery after an unclean stop is done (undefined: there was none, or it
+   * failed and was logged). Never rejects.
+   */
+  recovery: Promise<RecoveryReport | undefined>;
   /** Graceful: finishes in-flight batches and executions, saves queued messages, closes every server. */
   stop(): Promise<void>;
 }
@@ -134,7 +157,7 @@ export interface LocalStack {
 let imported: { env: Record<string, string>; ports: Required<LocalPorts>; handlers: ModerationHandlers } | undefined;
 let active = false;
 
-export class LocalStackConfigurationError extends Error {
+export class LocalStackConfigurationError extends UserFacingError {
   override name = 'LocalStackConfigurationError';
 }
 
@@ -161,6 +184,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 async function start(options: LocalStackOptions, cleanup: Array<() => Promise<void>>, restoreEnv: Map<string, string | undefined>): Promise<LocalStack> {
   const home = defaultHome(options.home);
   const log = options.logger ?? consoleLogger('moderation-local', options.quiet);
+  // Before anything listens: an origin that is not one throws here.
+  const revokeOrigins = allowBrowserOrigins(options.corsOrigins ?? []);
+  cleanup.push(async () => revokeOrigins());
   const region = LOCAL_REGION;
   const uploadsPrefix = options.uploadsPrefix ?? DEFAULT_UPLOADS_PREFIX;
   const workflowType = options.workflowType ?? 'EXPRESS';
@@ -174,10 +200,18 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
 
   // 1. The services.
   const visibilityTimeout = options.visibilityTimeoutSeconds ?? DEFAULT_VISIBILITY_TIMEOUT_SECONDS;
-  const sqs = await startLocalSqs({ port: ports.sqs, visibilityTimeoutSeconds: visibilityTimeout });
+  // The queue's RedrivePolicy and the poller's last-receive check below use the same count as the CDK stack.
+  const sqs = await startLocalSqs({ port: ports.sqs, visibilityTimeoutSeconds: visibilityTimeout, maxReceiveCount: MAX_RECEIVE_COUNT });
   cleanup.push(() => sqs.close());
   const dynamodb = await startLocalDynamo({ path: join(home, 'dynamodb'), port: ports.dynamodb, tableName: DECISION_TABLE_NAME });
   cleanup.push(() => dynamodb.close());
+  // The data directory is this process's now (dynamodb's lock): a marker left by the last run means it
+  // did not stop gracefully. S3 then opens at a whole second, which tells its uploads from ours.
+  const uncleanStop = readRunningMarker(home);
+  writeRunningMarker(home);
+  if (!uncleanStop) cleanup.push(async () => removeRunningMarker(home));
+  const recovering = Boolean(uncleanStop) && options.recoverAfterUncleanStop !== false;
+  const boundary = recovering ? await nextWholeSecond() : new Date();
   const notifier = new SQSClient({ endpoint: sqs.endpoint, region, credentials: DUMMY_CREDENTIALS });
   cleanup.push(async () => notifier.destroy());
   const s3 = await startLocalS3({
@@ -187,6 +221,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     buckets: [UPLOADS_BUCKET, QUARANTINE_BUCKET],
     notifications: [{ bucket: UPLOADS_BUCKET, prefix: uploadsPrefix, configurationId: 'moderation-intake', queueUrl: sqs.intakeQueueUrl, sqs: notifier }],
     spoolFile: join(home, 'undelivered-notifications.jsonl'),
+    spooledAtStart: recovering ? 'hold' : 'resend',
     log,
   });
   cleanup.push(() => s3.close());
@@ -284,6 +319,22 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   });
   cleanup.push(() => poller.stop());
 
+  // 4. After an unclean stop, what the lost queues held goes back on the intake queue (in the background).
+  let recovered = !recovering;
+  const recovery: Promise<RecoveryReport | undefined> = recovering
+    ? recoverUndecided({ home, previous: uncleanStop!, region, endpoints, names, boundary, heldNotifications: s3.heldNotifications(), log }).then(
+        (report) => {
+          s3.discardHeldNotifications();
+          recovered = true;
+          return report;
+        },
+        (err: Error) => {
+          log.error('recovery after the unclean stop failed: it runs again at the next start (or run `moderation reconcile --enqueue`)', { error: err.message });
+          return undefined;
+        },
+      )
+    : Promise.resolve(undefined);
+
   log.info('local stack running', { home, ...endpoints });
 
   let stopping: Promise<void> | undefined;
@@ -298,7 +349,9 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
           log.error(`stopping ${what} failed`, { error: (err as Error).message });
         }
       };
-      // Consumers first, while everything they call is still up; then producers; then storage.
+      // The recovery first (it enqueues: its messages are saved below), then consumers, while
+      // everything they call is still up; then producers; then storage.
+      await recovery;
       await step('poller', () => poller.stop());
       await step('step functions', () => stepFunctions.close());
       await step('s3', () => s3.close());
@@ -314,11 +367,14 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       await step('sqs', () => sqs.close());
       await step('dynamodb', () => dynamodb.close());
       restoreEnvironment(restoreEnv);
+      revokeOrigins();
+      // A graceful stop: the next start has nothing to recover (unless this one could not finish).
+      if (!errors.length && recovered) removeRunningMarker(home);
       active = false;
       if (errors.length) throw new AggregateError(errors, 'the local stack did not stop cleanly');
     })());
 
-  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, stop };
+  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, recovery, stop };
 }
 
 

@@ -6,8 +6,8 @@
  */
 import './polyfills.ts';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { DEFINITION_FILE } from '../functions/lib/pipeline-settings.ts';
 
 /** One entry of the execution's event log (the library does not export its own type). */
 export interface EventLog {
@@ -20,7 +20,8 @@ export interface EventLog {
   [field: string]: unknown;
 }
 
-export const DEFINITION_PATH = fileURLToPath(new URL('../statemachine/moderation.asl.json', import.meta.url));
+/** The file the CDK deploys too: one path, in functions/lib/pipeline-settings.ts. */
+export const DEFINITION_PATH = DEFINITION_FILE;
 
 /** A Lambda function as the workflow sees it: JSON in, JSON out, errors by name. */
 export type StepFunction = (payload: unknown) => Promise<unknown>;

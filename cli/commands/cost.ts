@@ -4,15 +4,14 @@
  * Offline: it reads no stack (see functions/lib/cost-model.ts).
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { CostModelError, estimateMonthlyCost, type AslDefinition, type CostEstimate } from '../../functions/lib/cost-model.ts';
 import { DEFAULTS } from '../../functions/lib/config.ts';
 import { PRICES } from '../../functions/lib/pricing.ts';
 import { parseChoice, parseFraction, parseInteger } from '../flags.ts';
 import { renderTable, UsageError, type Row } from '../output.ts';
+import { DEFINITION_FILE } from '../../functions/lib/pipeline-settings.ts';
 
-const DEFINITION_PATH = fileURLToPath(new URL('../../statemachine/moderation.asl.json', import.meta.url));
 
 interface CostFlags {
   images?: string;
@@ -62,7 +61,7 @@ function costCommand(flags: CostFlags): void {
   const batchSize = flags.batchSize === undefined ? undefined : parseInteger(flags.batchSize, '--batch-size', { min: 1, max: 10_000 });
   if (flags.review === false && flags.reviewModel) throw new UsageError('--review-model and --no-review contradict each other');
   const reviewModelId = flags.review === false ? null : (flags.reviewModel ?? DEFAULTS.reviewModelId);
-  const definition = JSON.parse(readFileSync(DEFINITION_PATH, 'utf8')) as AslDefinition;
+  const definition = JSON.parse(readFileSync(DEFINITION_FILE, 'utf8')) as AslDefinition;
   let estimate: CostEstimate;
   try {
     estimate = estimateMonthlyCost({ images, borderlineRate, rejectRate, workflow, reviewModelId, batchSize }, definition);

@@ -18,7 +18,7 @@ import {
 import { jobRecords } from '../human-review.ts';
 import { shorten } from '../audit.ts';
 import { addTargetOptions, parseInteger, parsePositiveNumber, plural, withTarget, type TargetFlags } from '../flags.ts';
-import { renderTable, type Row } from '../output.ts';
+import { escapeLines, renderTable, type Row } from '../output.ts';
 import type { Target } from '../target.ts';
 
 interface ListFlags extends TargetFlags {
@@ -155,7 +155,7 @@ async function showCommand(id: string, flags: ListFlags): Promise<void> {
       process.stdout.write(`${JSON.stringify({ ...message, body: safeParse(message.body), history }, null, 2)}\n`);
       return;
     }
-    process.stdout.write(describeMessage(message, history));
+    process.stdout.write(escapeLines(describeMessage(message, history)));
   });
 }
 
@@ -186,7 +186,7 @@ function describeMessage(message: DlqMessage, history: Awaited<ReturnType<typeof
   lines.push('', 'body:', indent(prettyBody(message.body)));
   lines.push('', history.length ? 'history of the job:' : 'history of the job: no records');
   for (const record of history) lines.push(`  ${record.decidedAt}  ${record.status.padEnd(8)} ${record.decidedBy}  ${shorten(record.reason ?? '', 90)}`);
-  lines.push('', jobsNote(message, history.some((r) => r.sk.startsWith('DECISION'))), '');
+  lines.push('', jobsNote(message, history.some((r) => r.kind !== 'failure')), '');
   return lines.join('\n');
 }
 

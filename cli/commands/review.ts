@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { checkJobIdSyntax, decideReview, jobRecords, listPendingReviews, resolveJobId, validateReviewer, type HumanDecisionResult } from '../human-review.ts';
 import { shorten } from '../audit.ts';
 import { addTargetOptions, parseChoice, parseInteger, parseWhen, plural, withTarget, type TargetFlags } from '../flags.ts';
-import { renderTable, UsageError, type Row } from '../output.ts';
+import { escapeLines, renderTable, UsageError, type Row } from '../output.ts';
 import type { DecisionRecord } from '../../functions/lib/types.ts';
 
 interface ListFlags extends TargetFlags {
@@ -123,7 +123,7 @@ async function showCommand(jobText: string, flags: DecideFlags): Promise<void> {
       process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       return;
     }
-    process.stdout.write(describeJob(records));
+    process.stdout.write(escapeLines(describeJob(records)));
   });
 }
 
@@ -137,7 +137,7 @@ export function describeJob(records: DecisionRecord[]): string {
     '',
   ];
   for (const record of records) {
-    const kind = record.sk.startsWith('DECISION#human') ? 'human decision' : record.sk.startsWith('FAILURE') ? 'failure' : 'automated decision';
+    const kind = record.kind === 'human' ? 'human decision' : record.kind === 'failure' ? 'failure' : 'automated decision';
     lines.push(`${record.decidedAt}  ${record.status}  (${kind}, ${record.decidedBy})`);
     if (record.reason) lines.push(`  reason   ${record.reason}`);
     if (record.rule) lines.push(`  rule     ${record.rule.category}: ${record.rule.label} ${record.rule.confidence.toFixed(1)}% ≥ ${record.rule.action} ${record.rule.threshold ?? ''}`.trimEnd());
@@ -145,7 +145,7 @@ export function describeJob(records: DecisionRecord[]): string {
     if (record.error) lines.push(`  error    ${record.error.Error}`);
     if (record.policyVersion) lines.push(`  policy   ${record.policyVersion}${record.modelVersion ? `, model ${record.modelVersion}` : ''}`);
     if (record.supersedes) lines.push(`  supersedes ${record.supersedes}`);
-    if (record.labels?.length && !record.sk.startsWith('DECISION#human')) {
+    if (record.labels?.length && record.kind !== 'human') {
       lines.push('  labels');
       for (const label of record.labels) {
         lines.push(`    ${label.confidence.toFixed(1).padStart(5)}%  ${[label.parentName, label.name].filter(Boolean).join(' › ')} (L${label.level})`);

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { resolveTarget, type Target } from '../target.ts';
 import { currentDecision } from '../history.ts';
+import { decisionStoreOf } from '../stores.ts';
 import { progressBar, renderTable, UsageError, type Row } from '../output.ts';
 import type { DecisionRecord, DecisionStatus } from '../../functions/lib/types.ts';
 import { resolvePolicy } from '../../functions/lib/policy.ts';
@@ -139,7 +140,8 @@ export function collectFiles(paths: string[], uploader: string): FileToModerate[
 }
 
 async function moderate(target: Target, files: FileToModerate[], timeoutMs: number, json: boolean): Promise<RunResult[]> {
-  const { s3, dynamodb, names } = target;
+  const { s3, names } = target;
+  const history = decisionStoreOf(target);
   const results = new Map<string, RunResult>();
   const waiting = new Map<string, FileToModerate>();
   const progress = progressBar(files.length, 'moderating', !json && Boolean(process.stderr.isTTY));
@@ -147,7 +149,7 @@ async function moderate(target: Target, files: FileToModerate[], timeoutMs: numb
   // Unchanged and already decided: report the decision instead of moderating (and paying) again.
   // The history, not the bucket, is the reference: a rejected file is no longer in the bucket.
   for (const file of files) {
-    const previous = await currentDecision(dynamodb, names.decisionTable, names.uploadsBucket, file.key, file.md5);
+    const previous = await currentDecision(history, names.uploadsBucket, file.key, file.md5);
     if (previous && previous.status !== 'FAILED') {
       results.set(file.key, toResult(file, previous, true));
       progress.tick(file.key);
@@ -168,7 +170,7 @@ async function moderate(target: Target, files: FileToModerate[], timeoutMs: numb
   while (waiting.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
     for (const [key, file] of waiting) {
-      const decision = await currentDecision(dynamodb, names.decisionTable, names.uploadsBucket, key, file.md5);
+      const decision = await currentDecision(history, names.uploadsBucket, key, file.md5);
       // FAILED is terminal only once the job is in the DLQ; a later replay may still decide it.
       if (decision) {
         results.set(key, toResult(file, decision, false));

@@ -14,6 +14,7 @@ interface ServeOptions {
   home?: string;
   port?: string;
   bedrockModel?: string;
+  corsOrigin?: string[];
 }
 
 export function registerServe(program: Command): void {
@@ -25,6 +26,11 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'first port: s3 n, sqs n+1, dynamodb n+2, stepfunctions n+3, rekognition n+4 (default: free ports)')
     .option('--bedrock-model <id>', 'review borderline images with this Bedrock model (needs AWS credentials)')
     .option('--home <dir>', 'data directory (default $MODERATION_HOME or ./.moderation)')
+    .option(
+      '--cors-origin <origin>',
+      'let web pages from this origin (e.g. http://localhost:3000) call the endpoints; repeatable. Other cross-site browser requests get 403',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .action(async (options: ServeOptions) => {
       await serve(options);
     });
@@ -38,6 +44,14 @@ async function serve(options: ServeOptions): Promise<void> {
     if (!Number.isInteger(first) || first < 1024 || first > 65530) throw new UsageError(`--port must be an integer from 1024 to 65530, got "${options.port}"`);
     ports = { s3: first, sqs: first + 1, dynamodb: first + 2, stepfunctions: first + 3, rekognition: first + 4 };
   }
+  const { normalizeOrigin, InvalidOriginError } = await import('../../local/net.ts');
+  const corsOrigins = (options.corsOrigin ?? []).map((origin) => {
+    try {
+      return normalizeOrigin(origin);
+    } catch (err) {
+      throw err instanceof InvalidOriginError ? new UsageError(`--cors-origin: ${err.message}`) : err;
+    }
+  });
   const { startLocalStack } = await import('../../local/stack.ts');
   const stack = await startLocalStack({
     home,
@@ -45,6 +59,7 @@ async function serve(options: ServeOptions): Promise<void> {
     ports,
     quiet: true,
     contextualReview: options.bedrockModel ? { modelId: options.bedrockModel } : undefined,
+    corsOrigins,
   } as never);
   const info: ServeInfo = { pid: process.pid, region: stack.region, endpoints: stack.endpoints, names: stack.names as TargetNames };
   mkdirSync(home, { recursive: true });
@@ -63,6 +78,7 @@ async function serve(options: ServeOptions): Promise<void> {
       `  decision table     ${info.names.decisionTable}`,
       `  intake queue       ${info.names.intakeQueueUrl}`,
       `  dead-letter queue  ${info.names.deadLetterQueueUrl}`,
+      `  browser pages      ${corsOrigins.length ? `allowed from ${corsOrigins.join(', ')} (CORS); other origins refused` : 'cross-site requests refused (allow one with --cors-origin <origin>)'}`,
       '',
       'Any AWS client works against it, e.g.:',
       `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws --endpoint-url ${info.endpoints.s3} s3 cp photo.jpg s3://${info.names.uploadsBucket}/${info.names.uploadsPrefix}me/photo.jpg`,

@@ -2,7 +2,8 @@
  * Handler configuration: environment variable names (set by the CDK construct in AWS and by the
  * local runtime on one machine) and a typed reader. The only place handlers read process.env.
  */
-import { DEFAULT_STATUS_SHARDS } from './table-schema.ts';
+import { DEFAULT_STATUS_SHARDS } from '../store/table-schema.ts';
+import { UserFacingError } from './errors.ts';
 
 export const ENV = {
   decisionTable: 'DECISION_TABLE',
@@ -47,7 +48,7 @@ export const DEFAULTS = {
   reviewModelId: 'amazon.nova-lite-v1:0',
 };
 
-export class ConfigurationError extends Error {
+export class ConfigurationError extends UserFacingError {
   override name = 'ConfigurationError';
 }
 

@@ -23,8 +23,11 @@
  */
 import { bedrockPrice, PRICES, PRICES_AS_OF } from './pricing.ts';
 import { automatedRecord } from './decision.ts';
+import { decisionItem } from '../store/table-schema.ts';
 import { REVIEW_SYSTEM_PROMPT, REVIEW_TOOL_SCHEMA, reviewQuestion } from './review-answer.ts';
+import { FUNCTION_MEMORY_MB } from './pipeline-settings.ts';
 import type { ModerationState } from './types.ts';
+import { UserFacingError } from './errors.ts';
 
 export type Workflow = 'EXPRESS' | 'STANDARD';
 
@@ -97,20 +100,20 @@ export interface CostEstimate {
   pricesAsOf: string;
 }
 
-export class CostModelError extends Error {
+export class CostModelError extends UserFacingError {
   override name = 'CostModelError';
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Assumptions (stated in the output)
 
-/** Memory as the CDK construct configures each function (infra/moderation-pipeline.ts), and typical durations. */
+/** Memory as the CDK construct configures each function (the same FUNCTION_MEMORY_MB, pipeline-settings.ts), and typical durations. */
 export const FUNCTION_PROFILES = {
-  ingest: { memoryMb: 256, note: 'per batch: starts the executions; with EXPRESS it waits for the slowest one (StartSyncExecution)' },
-  detect: { memoryMb: 1024, durationMs: 700, note: 'HeadObject, a 64 KB range GET and header parse, DetectModerationLabels (~0.5 s)' },
-  review: { memoryMb: 1024, durationMs: 3000, note: 'GetObject, downscale to 1568 px, Bedrock Converse with a forced tool answer' },
-  record: { memoryMb: 256, durationMs: 40, note: 'one conditional PutItem' },
-  apply: { memoryMb: 256, durationMs: 120, note: 'GetObjectTagging + PutObjectTagging, or HeadObject + CopyObject + DeleteObject for a reject (~250 ms)' },
+  ingest: { memoryMb: FUNCTION_MEMORY_MB.ingest, note: 'per batch: starts the executions; with EXPRESS it waits for the slowest one (StartSyncExecution)' },
+  detect: { memoryMb: FUNCTION_MEMORY_MB.detect, durationMs: 700, note: 'HeadObject, a 64 KB range GET and header parse, DetectModerationLabels (~0.5 s)' },
+  review: { memoryMb: FUNCTION_MEMORY_MB.review, durationMs: 3000, note: 'GetObject, downscale to 1568 px, Bedrock Converse with a forced tool answer' },
+  record: { memoryMb: FUNCTION_MEMORY_MB.record, durationMs: 40, note: 'one conditional PutItem' },
+  apply: { memoryMb: FUNCTION_MEMORY_MB.apply, durationMs: 120, note: 'GetObjectTagging + PutObjectTagging, or HeadObject + CopyObject + DeleteObject for a reject (~250 ms)' },
 } as const;
 
 const APPLY_QUARANTINE_MS = 250;
@@ -295,9 +298,9 @@ export function sampleDecisionItems(reviewModelId: string | null): { plain: numb
       durationMs: 640,
     },
   };
-  const plain = dynamoItemBytes(automatedRecord(state, { decidedAt: now, shards: 8 }) as unknown as Record<string, unknown>);
+  const plain = dynamoItemBytes(decisionItem(automatedRecord(state, { decidedAt: now }), { shards: 8 }) as unknown as Record<string, unknown>);
   const reviewed = dynamoItemBytes(
-    automatedRecord(
+    decisionItem(automatedRecord(
       {
         ...state,
         review: {
@@ -310,8 +313,8 @@ export function sampleDecisionItems(reviewModelId: string | null): { plain: numb
           durationMs: 2_800,
         },
       },
-      { decidedAt: now, shards: 8 },
-    ) as unknown as Record<string, unknown>,
+      { decidedAt: now },
+    ), { shards: 8 }) as unknown as Record<string, unknown>,
   );
   return { plain, reviewed };
 }

@@ -1,19 +1,11 @@
 /**
  * From what the workflow found to the record an auditor reads: the final status, who decided it
- * and why, and the DynamoDB item (append-only; see table-schema.ts for the keys).
+ * and why. Append-only: each function here builds a new history entry; the decision store
+ * (functions/store/) adds the table's keys when it writes one.
  */
 import { topLevelCategory } from './taxonomy.ts';
 import { estimateDecisionCostUsd } from './pricing.ts';
-import {
-  AUTO_DECISION_SK,
-  failureSortKey,
-  humanDecisionSortKey,
-  imageKeyOf,
-  jobPartitionKey,
-  shardFor,
-  statusShardKey,
-} from './table-schema.ts';
-import type { CaughtError, DecisionRecord, DecisionStatus, Job, ModerationState } from './types.ts';
+import type { CaughtError, Decision, DecisionStatus, Job, ModerationState } from './types.ts';
 
 export interface Outcome {
   status: DecisionStatus;
@@ -57,13 +49,13 @@ export function outcomeOf(state: ModerationState): Outcome {
 }
 
 /** The automated decision's item: one per job, written with a condition so a duplicate writes nothing. */
-export function automatedRecord(state: ModerationState, options: { decidedAt: string; shards: number }): DecisionRecord {
+export function automatedRecord(state: ModerationState, options: { decidedAt: string }): Decision {
   const { job, detection, review } = state;
   const outcome = outcomeOf(state);
   const rule = detection?.rule;
   return {
-    ...identity(job, outcome.status, options.decidedAt, options.shards),
-    sk: AUTO_DECISION_SK,
+    ...identity(job, outcome.status, options.decidedAt),
+    kind: 'automated',
     decidedBy: outcome.decidedBy,
     reason: outcome.reason,
     labels: detection?.labels ?? [],
@@ -96,11 +88,11 @@ export function automatedRecord(state: ModerationState, options: { decidedAt: st
 }
 
 /** A FAILED entry: appended (never conditional), so a later replay can still write the decision. */
-export function failureRecord(state: ModerationState, options: { failedAt: string; shards: number }): DecisionRecord {
+export function failureRecord(state: ModerationState, options: { failedAt: string }): Decision {
   const error: CaughtError = state.error ?? { Error: 'Unknown', Cause: 'the workflow failed without an error' };
   return {
-    ...identity(state.job, 'FAILED', options.failedAt, options.shards),
-    sk: failureSortKey(options.failedAt),
+    ...identity(state.job, 'FAILED', options.failedAt),
+    kind: 'failure',
     decidedBy: 'policy',
     reason: `${error.Error}: ${summariseCause(error.Cause)}`,
     labels: state.detection?.labels ?? [],
@@ -114,9 +106,9 @@ export function failureRecord(state: ModerationState, options: { failedAt: strin
 
 /** A human's decision on an image held for review: appended beside the automated record, superseding it. */
 export function humanRecord(
-  previous: DecisionRecord,
-  input: { status: 'APPROVED' | 'REJECTED'; reviewer: string; reason: string; decidedAt: string; shards: number },
-): DecisionRecord {
+  previous: Decision,
+  input: { status: 'APPROVED' | 'REJECTED'; reviewer: string; reason: string; decidedAt: string; supersedes: string },
+): Decision {
   const job: Job = {
     jobId: previous.jobId,
     bucket: previous.bucket,
@@ -129,8 +121,8 @@ export function humanRecord(
     receivedAt: input.decidedAt,
   };
   return {
-    ...identity(job, input.status, input.decidedAt, input.shards),
-    sk: humanDecisionSortKey(input.decidedAt),
+    ...identity(job, input.status, input.decidedAt),
+    kind: 'human',
     decidedBy: `human:${input.reviewer}`,
     reason: input.reason,
     labels: previous.labels,
@@ -140,13 +132,12 @@ export function humanRecord(
     modelVersion: previous.modelVersion,
     timings: {},
     estimatedCostUsd: 0,
-    supersedes: `${previous.pk}|${previous.sk}`,
+    supersedes: input.supersedes,
   };
 }
 
-function identity(job: Job, status: DecisionStatus, decidedAt: string, shards: number) {
+function identity(job: Job, status: DecisionStatus, decidedAt: string) {
   return {
-    pk: jobPartitionKey(job.jobId),
     jobId: job.jobId,
     bucket: job.bucket,
     key: job.key,
@@ -156,8 +147,6 @@ function identity(job: Job, status: DecisionStatus, decidedAt: string, shards: n
     uploader: job.uploader,
     status,
     decidedAt,
-    imageKey: imageKeyOf(job.bucket, job.key),
-    statusShard: statusShardKey(status, shardFor(job.jobId, shards)),
   };
 }
 

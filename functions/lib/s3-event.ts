@@ -6,16 +6,24 @@
  * Keys in S3 notifications are URL-encoded form-style: a space is '+', a literal '+' is '%2B'.
  */
 import { z } from 'zod';
-import type { CaughtError, Job } from './types.ts';
+import type { Job } from './types.ts';
 import { MalformedMessageError } from './errors.ts';
 import { jobIdFor, uploaderFromKey } from './job-id.ts';
+import { asDeadLetterEnvelope } from './dead-letter.ts';
+import { normaliseETag, normaliseVersionId } from './object-identity.ts';
 
 export { MalformedMessageError } from './errors.ts';
+export { deadLetterBody } from './dead-letter.ts';
 
-/** Only new content is moderated. Copy is excluded so that applying a decision never re-triggers it. */
+/**
+ * Every way new content lands in the bucket. Copy is included: a platform that renames by copying
+ * must not publish an unmoderated object. Applying a decision cannot loop: it writes only tags (no
+ * event) and copies into the quarantine bucket, whose events never reach the intake queue.
+ */
 export const MODERATED_EVENT_NAMES: readonly string[] = [
   'ObjectCreated:Put',
   'ObjectCreated:Post',
+  'ObjectCreated:Copy',
   'ObjectCreated:CompleteMultipartUpload',
 ];
 
@@ -128,29 +136,6 @@ export function buildS3Notification(objects: readonly NotificationObject[]): S3E
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The dead-letter body (and replay)
-
-/** How much of an error's Cause the dead-letter body keeps: a stack trace, not a whole payload. */
-const MAX_CAUSE_CHARS = 8_000;
-
-/**
- * What the fail path puts on the dead-letter queue: the job as it was, the error, when, and which
- * execution failed. Sent back to the intake queue, parseIntakeMessage accepts it as a replay.
- */
-export function deadLetterBody(job: Job, error: CaughtError, extra?: { executionId?: string; failedAt: string }): string {
-  const caught: CaughtError = { Error: error.Error };
-  if (error.Cause !== undefined) {
-    caught.Cause = error.Cause.length > MAX_CAUSE_CHARS ? `${error.Cause.slice(0, MAX_CAUSE_CHARS)}... [truncated]` : error.Cause;
-  }
-  return JSON.stringify({
-    moderationJob: job,
-    error: caught,
-    failedAt: extra?.failedAt ?? new Date().toISOString(),
-    ...(extra?.executionId ? { executionId: extra.executionId } : {}),
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Parsing
 
 const S3RecordSchema = z.looseObject({
@@ -205,7 +190,8 @@ export function parseIntakeMessage(body: string, filter: IntakeFilter = {}): Int
     const bucket = typeof envelope.Bucket === 'string' ? envelope.Bucket : undefined;
     return { jobs: [], skipped: [{ reason: 's3:TestEvent', ...(bucket ? { bucket } : {}) }] };
   }
-  if ('moderationJob' in envelope) return parseReplay(envelope.moderationJob, filter, receivedAt);
+  const replay = asDeadLetterEnvelope(envelope);
+  if (replay) return parseReplay(replay.moderationJob, filter, receivedAt);
   if (Array.isArray(envelope.Records)) {
     const result: IntakeMessage = { jobs: [], skipped: [] };
     envelope.Records.forEach((record, index) => addRecord(result, record, index, filter, receivedAt));
@@ -239,8 +225,9 @@ function addRecord(result: IntakeMessage, record: unknown, index: number, filter
     result.skipped.push({ reason: outside, bucket, key });
     return;
   }
-  const { versionId, sequencer, size } = s3.object;
-  const eTag = stripQuotes(s3.object.eTag);
+  const { sequencer, size } = s3.object;
+  const versionId = normaliseVersionId(s3.object.versionId);
+  const eTag = normaliseETag(s3.object.eTag);
   if (!versionId && !eTag) {
     throw new MalformedMessageError(`${where}.s3.object has neither versionId nor eTag, so the upload cannot be identified`);
   }
@@ -252,8 +239,8 @@ function addRecord(result: IntakeMessage, record: unknown, index: number, filter
 function parseReplay(value: unknown, filter: IntakeFilter, receivedAt: string): IntakeMessage {
   const parsed = JobSchema.safeParse(value);
   if (!parsed.success) throw new MalformedMessageError(`moderationJob is not a valid job: ${zodSummary(parsed.error, 'moderationJob')}`);
-  const job = parsed.data;
-  const eTag = stripQuotes(job.eTag);
+  const job = { ...parsed.data, versionId: normaliseVersionId(parsed.data.versionId) };
+  const eTag = normaliseETag(job.eTag);
   if (!job.versionId && !eTag) {
     throw new MalformedMessageError('moderationJob has neither versionId nor eTag, so the upload cannot be identified');
   }
@@ -335,10 +322,6 @@ function zodSummary(error: z.ZodError, root?: string): string {
       return path ? `${path}: ${issue.message}` : issue.message;
     })
     .join('; ');
-}
-
-function stripQuotes(eTag: string | undefined): string | undefined {
-  return eTag?.replace(/^"+|"+$/g, '') || undefined;
 }
 
 function preview(body: string): string {

@@ -87,7 +87,28 @@ export interface Detection {
   contentType?: string;
   width?: number;
   height?: number;
+  /** Animations and multi-page files: which frames Rekognition judged, and which one decided. */
+  frames?: FrameSummary;
+  /**
+   * Set (with verdict BORDERLINE) when only a human may decide: an SVG, or an animation whose frames
+   * could not all be judged. Nothing automatic (contextual review included) may approve it.
+   */
+  holdReason?: string;
   durationMs: number;
+}
+
+/** What was judged of a file with several frames (animated GIF, WebP, APNG; multi-page TIFF, HEIF). */
+export interface FrameSummary {
+  /** Frames in the file. */
+  total: number;
+  /** Frames with distinct pixels among those decoded. */
+  distinct: number;
+  /** The frames sent to Rekognition (one DetectModerationLabels call each), by index. */
+  judged: number[];
+  /** The frame whose verdict is the file's: the worst one. */
+  decidingFrame?: number;
+  /** True when every frame was judged or has the same (or near-identical) pixels as a judged one. */
+  covered: boolean;
 }
 
 /** Output of the contextual review step. */
@@ -141,12 +162,15 @@ export interface RecordOutcome {
   duplicate: boolean;
 }
 
-/** One item of the decision history (DynamoDB). Append-only. */
-export interface DecisionRecord {
-  /** `JOB#<jobId>` */
-  pk: string;
-  /** `DECISION#auto`, `DECISION#human#<decidedAt>` or `FAILURE#<decidedAt>` */
-  sk: string;
+/** Which part of a job's history a record is: its automated decision, a human's, or a failure. */
+export type RecordKind = 'automated' | 'human' | 'failure';
+
+/**
+ * One entry of the decision history as the domain builds it. Append-only: a later human decision is
+ * a new entry, never an overwrite. The decision store adds the table's keys (functions/store/).
+ */
+export interface Decision {
+  kind: RecordKind;
   jobId: string;
   bucket: string;
   key: string;
@@ -171,8 +195,14 @@ export interface DecisionRecord {
   timings: { detectMs?: number; reviewMs?: number; totalMs?: number };
   estimatedCostUsd: number;
   executionId?: string;
-  /** For human decisions: the record they supersede. */
+  /** For human decisions: the record they supersede (its record id, `<pk>|<sk>`). */
   supersedes?: string;
+}
+
+/** A decision as stored and read back: with the table's keys (see functions/store/table-schema.ts). */
+export interface DecisionRecord extends Decision {
+  pk: string;
+  sk: string;
   /** GSI keys. */
   imageKey: string;
   statusShard: string;

@@ -1,5 +1,5 @@
 /**
- * The local Rekognition-compatible detector (see README, section "The local detector"):
+ * The local Rekognition-compatible detector (see docs/local-runtime.md, "The local detector"):
  * - startDetectorEndpoint: DetectModerationLabels over HTTP (AWS JSON 1.1), for any AWS client;
  * - createClassifierPool: nsfwjs MobileNetV2 in worker threads;
  * - toModerationLabels: nsfwjs probabilities -> model-7 moderation labels (pure).

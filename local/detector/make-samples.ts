@@ -9,7 +9,7 @@
  * The skin-toned samples are abstract ellipses and bands. They reach the Explicit and Non-Explicit
  * branches because MobileNetV2 reacts to large smooth skin-coloured areas, not because they depict
  * anything; their shapes were found by a small random search against the model (see
- * README, section "The local detector"). Re-rendering with another sharp/librsvg version can shift the scores a little.
+ * docs/local-runtime.md, "Limits"). Re-rendering with another sharp/librsvg version can shift the scores a little.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * nsfwjs class probabilities -> Rekognition DetectModerationLabels output (moderation model 7).
- * Pure: no I/O, no model. README, section "The local detector" explains the mapping, its calibration and limits.
+ * Pure: no I/O, no model. docs/local-runtime.md ("The mapping", "Limits") explains the mapping, its calibration and limits.
  *
  * nsfwjs answers five classes (Drawing, Hentai, Neutral, Porn, Sexy) for the whole image. Four
  * signals are derived from them, each calibrated into a 0-100 confidence with a piecewise-linear

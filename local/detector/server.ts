@@ -6,19 +6,19 @@
  * Signatures are not checked (any Authorization is accepted).
  *
  * Images by S3 reference are read from the configured (local) S3 endpoint. Validation and errors
- * follow Rekognition's (see README, section "The local detector"): the error body is
+ * follow Rekognition's (see docs/local-runtime.md, "What it answers"): the error body is
  * `{"__type": "<Exception>", "Code": "<Exception>", "Message": "..."}` with the same status codes,
  * so SDKs raise their named exception classes.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import type { ClassScores } from './classifier.ts';
 import { toModerationLabels, DEFAULT_MIN_CONFIDENCE } from './mapping.ts';
 import { createClassifierPool, type ClassifierPool, type ClassifierPoolOptions } from './pool.ts';
+import { listen } from '../net.ts';
 
 export const TARGET_PREFIX = 'RekognitionService.';
 export const DETECT_MODERATION_LABELS = 'DetectModerationLabels';
@@ -258,14 +258,8 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
     await pool?.close();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  // Through net.ts like every local endpoint: it puts the browser guard in front of the handler.
+  const port = await listen(server, options.port ?? 0, host);
   const hostInUrl = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
 
   function answerError(res: ServerResponse, err: unknown): void {

@@ -4,6 +4,8 @@
  * exit codes and output.
  */
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -120,5 +122,22 @@ describe('command line surface', () => {
     const failed = await run(process.execPath, ['bin/moderation.js', 'audit', '--status', 'nope'], { cwd: ROOT }).catch((err: { code: number; stderr: string }) => err);
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stderr: string }).stderr).toBe('error: --status: unknown status "NOPE" (one of APPROVED, REJECTED, REVIEW, UNUSABLE, FAILED)\n');
+  });
+
+  it('the binary: a data directory in use by another process is one line, not a stack trace', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'moderation-in-use-'));
+    try {
+      // The lock a running `moderation serve` holds, with a live process id (this test's parent).
+      mkdirSync(home, { recursive: true });
+      writeFileSync(join(home, 'dynamodb.lock'), `${process.ppid}\n`);
+      const failed = await run(process.execPath, ['bin/moderation.js', 'audit', '--home', home], { cwd: ROOT }).catch((err: { code: number; stderr: string }) => err);
+      expect(failed).toMatchObject({ code: 1 });
+      const stderr = (failed as { stderr: string }).stderr;
+      expect(stderr).toMatch(/^error: .*in use by process \d+/);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).not.toMatch(/\bat .*\.ts:\d+/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Produces the command transcripts in README, section "For auditors" and README, section "For operators": a local stack with the
+ * Produces the command transcripts in docs/auditing.md and docs/operating.md: a local stack with the
  * real local detector (nsfwjs), announced in <home>/serve.json like `moderation serve`, then the
  * `moderation` binary run against it as a user would. Two faults are injected so that there is
  * something to operate on: a Rekognition outage for one uploader (its jobs fail into the DLQ) and

@@ -14,7 +14,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { closeServer, listen } from '../../local/net.ts';
 import { startLocalStack, type DetectorFactory, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 import { resolveTarget, serveFile, type ServeInfo, type Target, type TargetNames } from '../../cli/target.ts';
-import { DECISION_INDEXES, imageKeyOf } from '../../functions/lib/table-schema.ts';
+import { DECISION_INDEXES, imageKeyOf } from '../../functions/store/table-schema.ts';
 import type { DecisionRecord } from '../../functions/lib/types.ts';
 import { eventually as pollUntil } from '../local/stack-helpers.ts';
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { startLongRunning, ROOT } from './cli.ts';
+import { eventually } from '../local/stack-helpers.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'moderation-e2e-serve-'));
 let child: ChildProcess;
@@ -42,8 +43,8 @@ afterAll(async () => {
 
 const credentials = { accessKeyId: 'any', secretAccessKey: 'any' };
 
-async function waitForDecision(db: DynamoDBClient, key: string) {
-  for (let i = 0; i < 240; i++) {
+function waitForDecision(db: DynamoDBClient, key: string) {
+  return eventually(async () => {
     const { Items } = await db.send(
       new QueryCommand({
         TableName: info.decisionTable,
@@ -53,10 +54,8 @@ async function waitForDecision(db: DynamoDBClient, key: string) {
         ScanIndexForward: false,
       }),
     );
-    if (Items?.length) return Items[0]!;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`no decision for ${key}`);
+    return Items?.[0];
+  }, 60_000, 100);
 }
 
 describe('moderation serve', () => {
@@ -79,20 +78,21 @@ describe('moderation serve', () => {
     const approved = await waitForDecision(db, clean);
     expect(approved.status?.S).toBe('APPROVED');
     expect(approved.uploader?.S).toBe('platform-user');
-    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: info.uploadsBucket, Key: clean }));
-    expect(tags.TagSet).toContainEqual({ Key: 'moderation-status', Value: 'APPROVED' });
+    // Apply runs after Record: wait for the tag, do not read it the moment the decision appears.
+    const status = await eventually(async () => {
+      const { TagSet } = await s3.send(new GetObjectTaggingCommand({ Bucket: info.uploadsBucket, Key: clean }));
+      return TagSet?.find((tag) => tag.Key === 'moderation-status')?.Value;
+    }, 30_000, 100);
+    expect(status).toBe('APPROVED');
 
     const rejected = await waitForDecision(db, explicit);
     expect(rejected.status?.S).toBe('REJECTED');
     // Applied after recording: wait for the move.
-    let quarantined = false;
-    for (let i = 0; i < 40 && !quarantined; i++) {
-      quarantined = await s3.send(new HeadObjectCommand({ Bucket: info.quarantineBucket, Key: `${info.uploadsBucket}/${explicit}` })).then(
-        () => true,
-        () => false,
-      );
-      if (!quarantined) await new Promise((r) => setTimeout(r, 250));
-    }
+    const quarantined = await eventually(
+      () => s3.send(new HeadObjectCommand({ Bucket: info.quarantineBucket, Key: `${info.uploadsBucket}/${explicit}` })).then(() => true),
+      30_000,
+      100,
+    );
     expect(quarantined).toBe(true);
     await expect(s3.send(new HeadObjectCommand({ Bucket: info.uploadsBucket, Key: explicit }))).rejects.toThrow();
     s3.destroy();

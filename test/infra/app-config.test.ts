@@ -37,7 +37,7 @@ describe('cdk.json', () => {
 describe('settings from CDK context', () => {
   const read = (context: Record<string, unknown>) => settingsFromContext((key) => context[key]);
 
-  it('defaults to the stack name the README uses and leaves the construct defaults alone', () => {
+  it('defaults to the stack name docs/deploying.md uses and leaves the construct defaults alone', () => {
     const settings = read({});
     expect(settings.stackName).toBe(DEFAULT_STACK_NAME);
     expect(Object.values(settings.pipeline!).every((v) => v === undefined)).toBe(true);

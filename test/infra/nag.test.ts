@@ -1,10 +1,12 @@
 /**
  * cdk-nag AwsSolutions checks on the default stack and on a stack with every option on (STANDARD,
- * contextual review through a cross-Region inference profile, adopted bucket, alarm topic): zero
- * unacknowledged findings, and every acknowledgement is needed and says why.
+ * contextual review through a cross-Region inference profile, adopted bucket, alarm topic), each
+ * with auditors, reviewers and operators granted their access: zero unacknowledged findings, and
+ * every acknowledgement is needed and says why.
  */
 import { describe, expect, it } from 'vitest';
 import { Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ModerationStack } from '../../infra/moderation-stack.ts';
@@ -19,6 +21,13 @@ const everything = new ModerationStack(app, 'NagEverything', {
   alarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:alarms',
   existingUploadsBucketName: 'existing-uploads',
 });
+// The people's access (grantAudit, grantReview, grantOperate) is held to the same rules as the pipeline's own roles.
+for (const stack of [defaults, everything]) {
+  const people = (id: string) => new iam.Role(stack, id, { assumedBy: new iam.AccountRootPrincipal() });
+  stack.pipeline.grantAudit(people('Auditors'));
+  stack.pipeline.grantReview(people('Reviewers'));
+  stack.pipeline.grantOperate(people('Operators'));
+}
 
 interface Acknowledgement {
   id: string;

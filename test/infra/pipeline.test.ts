@@ -7,13 +7,14 @@ import { describe, expect, it } from 'vitest';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { ENV } from '../../functions/lib/config.ts';
-import { DECISION_INDEXES, DEFAULT_STATUS_SHARDS, SORT_BY_TIME, TABLE_KEYS } from '../../functions/lib/table-schema.ts';
+import { DECISION_INDEXES, DEFAULT_STATUS_SHARDS, SORT_BY_TIME, TABLE_KEYS } from '../../functions/store/table-schema.ts';
 import { renderDefinition } from '../../local/workflow.ts';
 import {
   DEFINITION_FILE,
   FUNCTION_PLACEHOLDERS,
   MAX_RECEIVE_COUNT,
   PIPELINE_DEFAULTS,
+  PipelineMonitoring,
   STEPS,
   VISIBILITY_TIMEOUT_FACTOR,
   type WorkflowStep,
@@ -83,15 +84,16 @@ describe('S3 → SQS notification', () => {
   it('sends ObjectCreated Put, Post and CompleteMultipartUpload of the uploads bucket to the intake queue', () => {
     expect(notifications).toHaveLength(1);
     expect(notifications[0].Properties!.BucketName).toEqual({ Ref: uploadsId });
-    expect(configs.flatMap((c) => c.Events).sort()).toEqual(['s3:ObjectCreated:CompleteMultipartUpload', 's3:ObjectCreated:Post', 's3:ObjectCreated:Put']);
+    expect(configs.flatMap((c) => c.Events).sort()).toEqual(['s3:ObjectCreated:CompleteMultipartUpload', 's3:ObjectCreated:Copy', 's3:ObjectCreated:Post', 's3:ObjectCreated:Put']);
     for (const config of configs) expect(config.QueueArn).toEqual({ 'Fn::GetAtt': [intakeId, 'Arn'] });
   });
 
-  it('excludes Copy (the apply step copies; no trigger loop) and never subscribes to ObjectCreated:*', () => {
+  it('includes Copy (a rename by copy is new content), never ObjectCreated:*, and nothing on the quarantine bucket (no trigger loop)', () => {
     const events = configs.flatMap((c) => c.Events);
-    expect(events).not.toContain('s3:ObjectCreated:Copy');
+    expect(events).toContain('s3:ObjectCreated:Copy');
     expect(events).not.toContain('s3:ObjectCreated:*');
-    expect(JSON.stringify(notifications)).not.toMatch(/Copy/);
+    // The apply step copies rejects into the quarantine bucket: that bucket must notify nothing.
+    expect(notifications.every((n) => JSON.stringify(n.Properties!.BucketName) === JSON.stringify({ Ref: uploadsId }))).toBe(true);
   });
 
   it('filters on the uploads prefix', () => {
@@ -293,9 +295,9 @@ describe('least privilege', () => {
 
   it.each([
     ['ingest', ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage', 'states:StartSyncExecution']],
-    ['detect', ['dynamodb:GetItem', 'rekognition:DetectModerationLabels', 's3:GetObject', 's3:GetObjectVersion', 's3:ListBucket']],
+    ['detect', ['dynamodb:GetItem', 'dynamodb:Query', 'rekognition:DetectModerationLabels', 's3:GetObject', 's3:GetObjectVersion', 's3:ListBucket']],
     ['review', ['s3:GetObject', 's3:GetObjectVersion']],
-    ['record', ['dynamodb:GetItem', 'dynamodb:PutItem']],
+    ['record', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']],
     [
       'apply',
       [
@@ -337,11 +339,11 @@ describe('least privilege', () => {
     }
   });
 
-  it('database access is on the base table only (no index, no Scan/Query/Delete/Update)', () => {
+  it('database access is on the base table only (no index, no Scan/Delete/Update; Query reads one job\'s partition)', () => {
     for (const { statement } of iamStatements(template)) {
       const dynamo = asArray(statement.Action).filter((a) => a.startsWith('dynamodb:'));
       if (dynamo.length === 0) continue;
-      expect(dynamo.every((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:PutItem'), JSON.stringify(dynamo)).toBe(true);
+      expect(dynamo.every((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:PutItem' || a === 'dynamodb:Query'), JSON.stringify(dynamo)).toBe(true);
       expect(asArray(statement.Resource)).toEqual([{ 'Fn::GetAtt': [tableId, 'Arn'] }]);
     }
   });
@@ -383,7 +385,7 @@ describe('decision table', () => {
     expect(table.DeletionPolicy).toBe('Retain');
   });
 
-  it('has the keys and the GSIs of functions/lib/table-schema.ts (status write-sharded, uploader, category, image), sorted by time', () => {
+  it('has the keys and the GSIs of functions/store/table-schema.ts (status write-sharded, uploader, category, image), sorted by time', () => {
     expect(table.Properties.KeySchema).toEqual([
       { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
       { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
@@ -446,6 +448,15 @@ describe('monitoring', () => {
 
   it('has a dashboard', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('alarms and dashboard belong to pipeline.monitoring, and stay reachable as pipeline.alarms and pipeline.dashboard', () => {
+    expect(pipeline.monitoring).toBeInstanceOf(PipelineMonitoring);
+    expect(pipeline.alarms).toBe(pipeline.monitoring.alarms);
+    expect(pipeline.dashboard).toBe(pipeline.monitoring.dashboard);
+    const alarmIds = Object.values(pipeline.alarms).map((alarm) => idOf(alarm));
+    expect(alarmIds.sort()).toEqual(Object.keys(resourcesOf(template, 'AWS::CloudWatch::Alarm')).sort());
+    for (const alarm of Object.values(pipeline.alarms)) expect(alarm.node.scope).toBe(pipeline.monitoring);
   });
 });
 

@@ -24,7 +24,7 @@ import { startLocalS3, type LocalS3 } from '../../local/s3.ts';
 import { startLocalSqs, type LocalSqs } from '../../local/sqs.ts';
 import { DECISION_TABLE_NAME, startLocalDynamo } from '../../local/dynamodb.ts';
 import { decodeS3Key } from '../../functions/lib/s3-event.ts';
-import { DECISION_INDEXES } from '../../functions/lib/table-schema.ts';
+import { DECISION_INDEXES } from '../../functions/store/table-schema.ts';
 import { startLocalStack } from '../../local/stack.ts';
 import { closeServer, listen } from '../../local/net.ts';
 import { tempHome } from './stack-helpers.ts';
@@ -95,13 +95,14 @@ describe('S3 (s3rver) and the bucket notification', () => {
     other.destroy();
   });
 
-  it('forwards Put and CompleteMultipartUpload under the prefix in the real S3 shape; never Copy, other prefixes or other buckets', async () => {
+  it('forwards Put, Copy and CompleteMultipartUpload under the prefix in the real S3 shape; never other prefixes or other buckets', async () => {
     const key = 'uploads/a b+c/ü.jpg';
     const body = Buffer.from('not really a jpeg');
     await client.send(new PutObjectCommand({ Bucket: 'moderation-uploads', Key: key, Body: body }));
     await client.send(new PutObjectCommand({ Bucket: 'moderation-uploads', Key: 'uploads/second.jpg', Body: body }));
-    // Not forwarded:
+    // A rename by copy is new content.
     await client.send(new CopyObjectCommand({ Bucket: 'moderation-uploads', Key: 'uploads/copy.jpg', CopySource: 'moderation-uploads/uploads/second.jpg' }));
+    // Not forwarded:
     await client.send(new PutObjectCommand({ Bucket: 'moderation-uploads', Key: 'elsewhere/x.jpg', Body: body }));
     await client.send(new PutObjectCommand({ Bucket: 'moderation-quarantine', Key: 'uploads/x.jpg', Body: body }));
     // Multipart (one part may be small when it is the last).
@@ -117,7 +118,8 @@ describe('S3 (s3rver) and the bucket notification', () => {
       expect(m.Records).toHaveLength(1);
       return m.Records[0];
     });
-    expect(records.map((r) => decodeS3Key(r.s3.object.key)).sort()).toEqual(['uploads/a b+c/ü.jpg', 'uploads/multi.jpg', 'uploads/second.jpg']);
+    expect(records.map((r) => decodeS3Key(r.s3.object.key)).sort()).toEqual(['uploads/a b+c/ü.jpg', 'uploads/copy.jpg', 'uploads/multi.jpg', 'uploads/second.jpg']);
+    expect(records.find((r) => decodeS3Key(r.s3.object.key) === 'uploads/copy.jpg').eventName).toBe('ObjectCreated:Copy');
 
     const first = records.find((r) => decodeS3Key(r.s3.object.key) === key);
     expect(first).toMatchObject({
@@ -139,7 +141,7 @@ describe('S3 (s3rver) and the bucket notification', () => {
     const second = records.find((r) => r.s3.object.key === 'uploads/second.jpg');
     expect(BigInt(`0x${second.s3.object.sequencer}`)).toBeGreaterThan(BigInt(`0x${first.s3.object.sequencer}`));
     expect(records.find((r) => r.s3.object.key === 'uploads/multi.jpg').eventName).toBe('ObjectCreated:CompleteMultipartUpload');
-    expect(s3.delivered()).toBe(3);
+    expect(s3.delivered()).toBe(4);
   });
 
   it('spools a notification it cannot deliver and sends it at the next start', async () => {
@@ -326,7 +328,7 @@ describe('startLocalStack (stub functions)', () => {
     const blocker = createServer();
     await stack.stop();
     await listen(blocker, stepfunctions!);
-    await expect(startLocalStack(options)).rejects.toThrow(/EADDRINUSE/);
+    await expect(startLocalStack(options)).rejects.toThrow(/already in use/);
     await closeServer(blocker);
     expect(process.env.AWS_ENDPOINT_URL_S3).toBe(before);
     // Everything the failed start opened was closed: the same ports start again.

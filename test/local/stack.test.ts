@@ -126,7 +126,7 @@ describe('local stack (EXPRESS) with the real handlers', () => {
     expect(rekognition.calls.filter((c) => c.target === 'RekognitionService.DetectModerationLabels')).toHaveLength(3);
   });
 
-  it('a Copy into the uploads prefix and a key outside it start nothing; a redelivered notification is not decided twice', async () => {
+  it('a Copy into the uploads prefix is moderated once; a key outside it starts nothing; a redelivered notification is not decided twice', async () => {
     const image = await jpeg(128, 128, 10);
     await s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: 'elsewhere/x.jpg', Body: image }));
     await s3.send(new CopyObjectCommand({ Bucket: stack.names.uploadsBucket, Key: 'uploads/dave/copy.jpg', CopySource: `${stack.names.uploadsBucket}/elsewhere/x.jpg` }));
@@ -156,9 +156,13 @@ describe('local stack (EXPRESS) with the real handlers', () => {
     const decisions = await decisionFor('uploads/dave/once.jpg');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]!.decidedAt).toBe(first!.decidedAt);
-    const keys = stack.services.stepFunctions.executions().map((e) => JSON.parse(e.input).job.key);
-    expect(keys).not.toContain('uploads/dave/copy.jpg');
-    expect(keys).not.toContain('elsewhere/x.jpg');
+    // A rename by copy is new content: decided once, like an upload.
+    expect(await decisionFor('uploads/dave/copy.jpg')).toHaveLength(1);
+    const jobs = stack.services.stepFunctions.executions().map((e) => JSON.parse(e.input).job as { bucket: string; key: string });
+    expect(jobs.filter((j) => j.key === 'uploads/dave/copy.jpg')).toHaveLength(1);
+    expect(jobs.map((j) => j.key)).not.toContain('elsewhere/x.jpg');
+    // No loop: the quarantine copies the apply step made (a CopyObject) started no job.
+    expect(jobs.every((j) => j.bucket === stack.names.uploadsBucket)).toBe(true);
   });
 
   it('a job that stays broken is recorded FAILED and dead-lettered; the intake message is consumed', async () => {

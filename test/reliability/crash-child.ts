@@ -63,19 +63,21 @@ if (phase === 'run') {
   const { reconcile } = await import('../../cli/reconcile.ts');
   const names = h.stack.names;
   const report = await reconcile(
-    { s3: h.s3, sqs: h.sqs, dynamodb: h.db, region: h.stack.region, names: { uploadsBucket: names.uploadsBucket, uploadsPrefix: names.uploadsPrefix, intakeQueueUrl: names.intakeQueueUrl, decisionTable: names.decisionTable } },
+    { s3: h.s3, sqs: h.sqs, dynamodb: h.db, region: h.stack.region, names: { uploadsBucket: names.uploadsBucket, uploadsPrefix: names.uploadsPrefix, intakeQueueUrl: names.intakeQueueUrl, decisionTable: names.decisionTable, statusShards: names.statusShards } },
     { minAgeMs: 0, enqueue: true, includeFailed: true },
   );
   await settle(h, { timeoutMs: 600_000 });
 
   // Decided but not applied when the process died: apply again (what the apply step would have done).
   const middle = await countOutcomes(h, objects, { checkApplied: true });
-  const { applyDecision } = await import('../../functions/apply.ts');
+  const { applyDecision } = await import('../../functions/lib/apply-decision.ts');
+  const { S3ObjectStore } = await import('../../functions/store/object-store.ts');
+  const objectStore = new S3ObjectStore(h.s3);
   let reapplied = 0;
   for (const o of middle.outcomes) {
     if (!o.unapplied || !o.record) continue;
     const job: Job = { jobId: o.record.jobId, bucket: names.uploadsBucket, key: o.key, eTag: stripQuotes(o.record.eTag), eventTime: o.record.decidedAt, receivedAt: o.record.decidedAt };
-    await applyDecision(h.s3, job, o.record.status as never, names.quarantineBucket);
+    await applyDecision(objectStore, job, o.record.status as never, names.quarantineBucket);
     reapplied++;
   }
 

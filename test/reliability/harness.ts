@@ -3,7 +3,7 @@
  * platform and the world around it would (bursts, duplicate deliveries, bad files, a throttling
  * detector, a crash), then counts what the durable stores say happened to every object version.
  *
- * The count (countOutcomes) is the evidence for DESIGN.md's invariant 1. For each object version
+ * The count (countOutcomes) is the evidence for docs/architecture.md, invariant 1. For each object version
  * the scenario put in (key + ETag), the history is read with the byImage index (one Query per image)
  * and the dead-letter queue is read without consuming it:
  *
@@ -46,7 +46,7 @@ import { startDetectorEndpoint, type DetectorEndpoint, type DetectorStats, type 
 import { detectorError } from '../../local/detector/server.ts';
 import { InvalidImageError, type ClassScores } from '../../local/detector/classifier.ts';
 import { buildS3Notification } from '../../functions/lib/s3-event.ts';
-import { AUTO_DECISION_SK, DECISION_INDEXES, imageKeyOf } from '../../functions/lib/table-schema.ts';
+import { AUTO_DECISION_SK, DECISION_INDEXES, imageKeyOf } from '../../functions/store/table-schema.ts';
 import { STATUS_TAG } from '../../functions/lib/tags.ts';
 import { createSequencer } from '../../local/s3.ts';
 import { verdictFromRed, type Verdict } from './images.ts';

@@ -1,8 +1,10 @@
 /**
- * In-memory stand-ins for S3, DynamoDB and SQS behind aws-sdk-client-mock, so the state-machine
+ * In-memory stand-ins for S3 and SQS behind aws-sdk-client-mock, and the in-memory decision store, so the state-machine
  * tests run the real handlers and observe what they did (objects moved, items written, messages
  * sent) rather than which calls were made.
  */
+import { InMemoryDecisionStore } from '../../functions/store/memory.ts';
+import { useStores } from '../../functions/stores.ts';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   CopyObjectCommand,
@@ -13,7 +15,6 @@ import {
   PutObjectTaggingCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 
@@ -84,24 +85,18 @@ export function fakeS3() {
   };
 }
 
+/**
+ * The decision history in memory: the handlers get it as their decision store (functions/stores.ts),
+ * with the table's keys and conditional writes (functions/store/memory.ts).
+ */
 export function fakeDecisionTable() {
-  const items = new Map<string, Record<string, unknown>>();
-  const mock = mockClient(DynamoDBDocumentClient);
-  const id = (key: Record<string, unknown>) => `${key.pk}|${key.sk}`;
-  mock.on(GetCommand).callsFake((input) => ({ Item: items.get(id(input.Key)) }));
-  mock.on(PutCommand).callsFake((input) => {
-    const item = input.Item as Record<string, unknown>;
-    if (input.ConditionExpression === 'attribute_not_exists(pk)' && items.has(id(item))) {
-      throw awsError('ConditionalCheckFailedException', 400, 'The conditional request failed');
-    }
-    items.set(id(item), structuredClone(item));
-    return {};
-  });
+  const store = new InMemoryDecisionStore();
+  useStores({ decisions: store });
   return {
-    mock,
-    items,
+    store,
+    items: store.items,
     forJob(jobId: string) {
-      return [...items.values()].filter((item) => item.jobId === jobId);
+      return [...store.items.values()].filter((item) => item.jobId === jobId);
     },
   };
 }

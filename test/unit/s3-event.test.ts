@@ -130,14 +130,22 @@ describe('parseIntakeMessage: S3 notifications', () => {
       skipped: [{ reason: 'bucket someone-else is not the uploads bucket uploads-bucket', bucket: 'someone-else', key: 'uploads/a.jpg' }],
     });
     expect(parseIntakeMessage(s3Body('avatars/a.jpg'), filter).skipped[0]).toMatchObject({ reason: expect.stringContaining('outside the uploads prefix'), key: 'avatars/a.jpg' });
-    for (const eventName of ['ObjectCreated:Copy', 'ObjectRemoved:Delete', 'ObjectTagging:Put']) {
+    for (const eventName of ['ObjectRemoved:Delete', 'ObjectTagging:Put', 'ObjectRestore:Completed']) {
       const result = parseIntakeMessage(s3Body('uploads/alice/a.jpg', { eventName }), filter);
       expect(result.jobs).toEqual([]);
       expect(result.skipped[0].reason).toContain(`event ${eventName} is not moderated`);
     }
-    for (const eventName of ['ObjectCreated:Post', 'ObjectCreated:CompleteMultipartUpload']) {
+    // Copy too: a platform that renames by copying must not publish an unmoderated object.
+    for (const eventName of ['ObjectCreated:Post', 'ObjectCreated:Copy', 'ObjectCreated:CompleteMultipartUpload']) {
       expect(parseIntakeMessage(s3Body('uploads/alice/a.jpg', { eventName }), filter).jobs).toHaveLength(1);
     }
+  });
+
+  it('reads versionId "null" (versioning suspended) as no version: the same job as an unversioned upload', () => {
+    const unversioned = parseIntakeMessage(s3Body('uploads/alice/a.jpg'), filter).jobs[0]!;
+    const suspended = parseIntakeMessage(s3Body('uploads/alice/a.jpg', { versionId: 'null' }), filter).jobs[0]!;
+    expect(suspended.versionId).toBeUndefined();
+    expect(suspended.jobId).toBe(unversioned.jobId);
   });
 
   it('accepts any bucket and key when no filter is set', () => {
@@ -150,7 +158,7 @@ describe('parseIntakeMessage: S3 notifications', () => {
     const body = JSON.stringify(
       buildS3Notification([
         { bucket: 'uploads-bucket', key: 'uploads/a/1.jpg', size: 1, eTag: 'e1', sequencer: 's1' },
-        { bucket: 'uploads-bucket', key: 'uploads/a/2.jpg', size: 1, eTag: 'e2', sequencer: 's2', eventName: 'ObjectCreated:Copy' },
+        { bucket: 'uploads-bucket', key: 'uploads/a/2.jpg', size: 1, eTag: 'e2', sequencer: 's2', eventName: 'ObjectRemoved:Delete' },
         { bucket: 'uploads-bucket', key: 'uploads/a/3.jpg', size: 1, eTag: 'e3', sequencer: 's3', versionId: 'v3' },
       ]),
     );

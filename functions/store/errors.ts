@@ -1,0 +1,29 @@
+/**
+ * The stores' named errors. Their `name` is the contract with the state machine's Retry/Catch and
+ * with operators who grep logs: never rename one.
+ */
+import { ModerationError, UserFacingError } from '../lib/errors.ts';
+import type { DecisionRecord } from '../lib/types.ts';
+
+/** Someone else decided this job first: the conditional write lost. The message names the winner. */
+export class DecisionConflictError extends UserFacingError {
+  override name = 'DecisionConflict';
+  readonly winner?: DecisionRecord;
+
+  constructor(jobId: string, winner?: DecisionRecord) {
+    super(
+      winner
+        ? `job ${jobId} was decided ${winner.status} by ${winner.decidedBy} at ${winner.decidedAt} while you were deciding it; nothing was written`
+        : `job ${jobId} was decided by someone else while you were deciding it; nothing was written`,
+    );
+    this.winner = winner;
+  }
+}
+
+/**
+ * The bucket itself is missing (NoSuchBucket) or the pipeline may not read it (AccessDenied): not the
+ * object being gone, so never a silent "skipped". Retried, then the job is dead-lettered for an operator.
+ */
+export class ObjectUnreadableError extends ModerationError {
+  override name = 'ObjectUnreadable';
+}

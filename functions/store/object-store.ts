@@ -1,0 +1,225 @@
+/**
+ * The object store: the uploads and quarantine buckets (S3) as handlers, CLI and console use them.
+ * The only code that knows S3's error shapes: which errors mean "the object is gone" (NoSuchKey,
+ * NoSuchVersion, a 404 HEAD in a bucket that exists) and which are an operator's problem (NoSuchBucket,
+ * AccessDenied), and the only place ETags are normalised and versionId "null" means "no version".
+ */
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectTaggingCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { callAws } from '../errors.ts';
+import { taggingHeader, type Tag } from '../lib/tags.ts';
+import { ObjectUnreadableError } from './errors.ts';
+import { normaliseETag, normaliseVersionId } from '../lib/object-identity.ts';
+
+export { normaliseETag, normaliseVersionId } from '../lib/object-identity.ts';
+
+/** One object version. */
+export interface ObjectRef {
+  bucket: string;
+  key: string;
+  versionId?: string;
+}
+
+export interface ObjectHead {
+  size: number;
+  /** Without quotes. */
+  eTag?: string;
+  versionId?: string;
+  lastModified?: Date;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  /** Without quotes. */
+  eTag: string;
+  lastModified: Date;
+}
+
+export interface QuarantineCopy {
+  quarantineBucket: string;
+  quarantineKey: string;
+  /** Copy only if the source still has this ETag (unversioned buckets: the bytes that were judged). */
+  ifMatch?: string;
+  tags: Tag[];
+}
+
+/** What happened to an object: done, or why not. */
+export type ObjectOutcome = 'done' | 'missing' | 'superseded';
+
+export interface ObjectStore {
+  /** The object's size and identity, or 'missing' when that version is gone. */
+  head(ref: ObjectRef): Promise<ObjectHead | 'missing'>;
+  /** The object's bytes, or a byte range of them (inclusive, as HTTP ranges are). */
+  read(ref: ObjectRef, range?: { start: number; end: number }): Promise<Buffer>;
+  /** The object's tags, or 'missing'. */
+  readTags(ref: ObjectRef): Promise<Tag[] | 'missing'>;
+  /** Replaces the object's tags. */
+  writeTags(ref: ObjectRef, tags: Tag[]): Promise<ObjectOutcome>;
+  /** Copies the object into the quarantine bucket with the given tags. */
+  copyToQuarantine(ref: ObjectRef, copy: QuarantineCopy): Promise<ObjectOutcome>;
+  /** Deletes that version (or the key, unversioned). */
+  delete(ref: ObjectRef): Promise<void>;
+  /** Every object under a prefix ("folder" placeholders left out). */
+  list(bucket: string, prefix?: string): AsyncGenerator<ListedObject>;
+}
+
+interface S3LikeError {
+  name?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** The object (or that version of it) is gone. A missing bucket is not this. */
+export function isObjectGone(err: unknown): boolean {
+  const e = (err ?? {}) as S3LikeError;
+  const code = e.name ?? e.Code;
+  return code === 'NoSuchKey' || code === 'NoSuchVersion';
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  const e = (err ?? {}) as S3LikeError;
+  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return ((err ?? {}) as S3LikeError).$metadata?.httpStatusCode;
+}
+
+/** The S3 request for one object version: versionId "null" left out. */
+function target(ref: ObjectRef) {
+  const versionId = normaliseVersionId(ref.versionId);
+  return { Bucket: ref.bucket, Key: ref.key, ...(versionId ? { VersionId: versionId } : {}) };
+}
+
+export class S3ObjectStore implements ObjectStore {
+  constructor(private readonly client: S3Client) {}
+
+  async head(ref: ObjectRef): Promise<ObjectHead | 'missing'> {
+    try {
+      const head = await callAws('S3', () => this.client.send(new HeadObjectCommand(target(ref))));
+      return {
+        size: head.ContentLength ?? 0,
+        eTag: normaliseETag(head.ETag),
+        versionId: normaliseVersionId(head.VersionId),
+        lastModified: head.LastModified,
+      };
+    } catch (err) {
+      return this.missingOr(ref, err);
+    }
+  }
+
+  async read(ref: ObjectRef, range?: { start: number; end: number }): Promise<Buffer> {
+    try {
+      return await callAws('S3', async () => {
+        const out = await this.client.send(new GetObjectCommand({ ...target(ref), Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
+        return Buffer.from(await out.Body!.transformToByteArray());
+      });
+    } catch (err) {
+      throw this.unreadable(ref, err);
+    }
+  }
+
+  async readTags(ref: ObjectRef): Promise<Tag[] | 'missing'> {
+    try {
+      const out = await callAws('S3', () => this.client.send(new GetObjectTaggingCommand(target(ref))));
+      return (out.TagSet ?? []).map((tag) => ({ Key: tag.Key ?? '', Value: tag.Value ?? '' }));
+    } catch (err) {
+      if (isObjectGone(err)) return 'missing';
+      throw this.unreadable(ref, err);
+    }
+  }
+
+  async writeTags(ref: ObjectRef, tags: Tag[]): Promise<ObjectOutcome> {
+    try {
+      await callAws('S3', () => this.client.send(new PutObjectTaggingCommand({ ...target(ref), Tagging: { TagSet: tags } })));
+      return 'done';
+    } catch (err) {
+      if (isObjectGone(err)) return 'missing';
+      throw this.unreadable(ref, err);
+    }
+  }
+
+  async copyToQuarantine(ref: ObjectRef, copy: QuarantineCopy): Promise<ObjectOutcome> {
+    const versionId = normaliseVersionId(ref.versionId);
+    const source = `${ref.bucket}/${encodeURIComponent(ref.key).replace(/%2F/g, '/')}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ''}`;
+    try {
+      await callAws('S3', () =>
+        this.client.send(
+          new CopyObjectCommand({
+            Bucket: copy.quarantineBucket,
+            Key: copy.quarantineKey,
+            CopySource: source,
+            CopySourceIfMatch: copy.ifMatch,
+            TaggingDirective: 'REPLACE',
+            Tagging: taggingHeader(copy.tags),
+            MetadataDirective: 'COPY',
+          }),
+        ),
+      );
+      return 'done';
+    } catch (err) {
+      if (isPreconditionFailed(err)) return 'superseded';
+      if (isObjectGone(err)) return 'missing';
+      throw this.unreadable(ref, err);
+    }
+  }
+
+  async delete(ref: ObjectRef): Promise<void> {
+    await callAws('S3', () => this.client.send(new DeleteObjectCommand(target(ref))));
+  }
+
+  async *list(bucket: string, prefix?: string): AsyncGenerator<ListedObject> {
+    let token: string | undefined;
+    do {
+      const page = await callAws('S3', () => this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token })));
+      for (const object of page.Contents ?? []) {
+        if (!object.Key || object.Key.endsWith('/')) continue;
+        yield { key: object.Key, size: object.Size ?? 0, eTag: normaliseETag(object.ETag) ?? '', lastModified: object.LastModified ?? new Date(0) };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /**
+   * A HEAD has no error body, so a 404 may be a missing key or a missing bucket: ask the bucket. Only
+   * a missing object is 'missing'; a missing or forbidden bucket is an operator's problem.
+   */
+  private async missingOr(ref: ObjectRef, err: unknown): Promise<'missing'> {
+    if (isObjectGone(err)) return 'missing';
+    const name = ((err ?? {}) as S3LikeError).name;
+    if (name === 'NotFound' || statusOf(err) === 404) {
+      try {
+        await callAws('S3', () => this.client.send(new HeadBucketCommand({ Bucket: ref.bucket })));
+      } catch (bucketErr) {
+        throw this.unreadable(ref, bucketErr);
+      }
+      return 'missing';
+    }
+    throw this.unreadable(ref, err);
+  }
+
+  /** NoSuchBucket and AccessDenied become ObjectUnreadable (recorded FAILED, dead-lettered); others pass through. */
+  private unreadable(ref: ObjectRef, err: unknown): unknown {
+    if (isObjectGone(err)) return err;
+    const e = (err ?? {}) as S3LikeError;
+    const name = e.name ?? e.Code ?? '';
+    const status = statusOf(err);
+    if (name === 'NoSuchBucket' || name === 'NotFound' || status === 404) {
+      return new ObjectUnreadableError(`bucket ${ref.bucket} does not exist (s3://${ref.bucket}/${ref.key})`, { cause: err });
+    }
+    if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
+      return new ObjectUnreadableError(`access denied to s3://${ref.bucket}/${ref.key}: check the function's role and the bucket's key policy`, { cause: err });
+    }
+    return err;
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * What a ModerationPipeline can be told (its props), what it does when it is not told (the
+ * defaults, shared with the handlers' own where they overlap), and the checks that make a bad
+ * setting fail `cdk synth` rather than the first upload.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { DEFAULTS, type WorkflowType } from '../functions/lib/config.ts';
+import { PRESET_NAMES, resolvePolicy } from '../functions/lib/policy.ts';
+import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
+
+export type { WorkflowType } from '../functions/lib/config.ts';
+
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface ModerationPipelineProps {
+  /**
+   * The moderation policy: a preset name (`strict`, `standard`, `permissive`), a path to a YAML or
+   * JSON policy file, or the policy document itself. Validated at synth (a bad policy fails `cdk synth`,
+   * not the first upload); a document is passed to the functions as compact JSON, which must fit in
+   * Lambda's 4 KB environment.
+   *
+   * @default 'standard'
+   */
+  readonly policy?: string;
+
+  /**
+   * Only objects under this key prefix are moderated (the S3 notification filter). `''` moderates the
+   * whole bucket (safe: decisions are applied by tags and a separate quarantine bucket, never by writing
+   * new objects into the uploads bucket).
+   *
+   * @default 'uploads/'
+   */
+  readonly uploadsPrefix?: string;
+
+  /**
+   * EXPRESS: the ingest function runs each job with StartSyncExecution and waits for it (at-least-once,
+   * idempotent by job id). About 1/50 of Standard's cost per image for this short workflow (docs/deploying.md,
+   * "Express or Standard"). STANDARD: StartExecution named by the job id (exactly-once start, 90-day
+   * execution history in the console), at $0.025 per 1,000 state transitions.
+   *
+   * @default 'EXPRESS'
+   */
+  readonly workflowType?: WorkflowType;
+
+  /**
+   * Send borderline images to a multimodal LLM on Amazon Bedrock before they go to a human. Needs model
+   * access for `reviewModelId` in the account and Region. When off, borderline images are held for
+   * human review (status REVIEW) and the review function gets no Bedrock permission.
+   *
+   * @default false
+   */
+  readonly contextualReview?: boolean;
+
+  /**
+   * The Bedrock model for contextual review (Converse API with image input and tool use). A foundation
+   * model id (`amazon.nova-lite-v1:0`, `anthropic.claude-3-haiku-20240307-v1:0`) or a cross-Region
+   * inference profile id (`us.amazon.nova-lite-v1:0`); the review function may invoke only this model.
+   *
+   * @default - the handlers' default, DEFAULTS.reviewModelId in functions/lib/config.ts ('amazon.nova-lite-v1:0')
+   */
+  readonly reviewModelId?: string;
+
+  /**
+   * Where the uploader's id sits in the object key; recorded with each decision and indexed
+   * (`byUploader`). Must contain `{uploader}`.
+   *
+   * @default 'uploads/{uploader}/'
+   */
+  readonly uploaderPattern?: string;
+
+  /**
+   * At most this many concurrent ingest invocations (the SQS event source's maximum concurrency, 2 to
+   * 1,000): the throttle toward Rekognition's transactions-per-second quota. With EXPRESS, executions in
+   * flight ≤ maxConcurrency × batchSize, and DetectModerationLabels calls per second ≈ that divided by
+   * an execution's duration (about 1 to 3 s). Raise it with the account's Rekognition quota.
+   *
+   * @default 5
+   */
+  readonly maxConcurrency?: number;
+
+  /**
+   * Intake messages per ingest invocation.
+   *
+   * @default 10
+   */
+  readonly batchSize?: number;
+
+  /**
+   * How long the event source gathers a batch before invoking ingest (latency vs. fewer invocations).
+   *
+   * @default Duration.seconds(1)
+   */
+  readonly maxBatchingWindow?: Duration;
+
+  /**
+   * Alarms notify this topic (ALARM and OK). Without it the alarms still exist (console, dashboard)
+   * but notify nobody.
+   *
+   * @default - no alarm actions
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Moderate an existing bucket instead of creating one. The construct then only adds the event
+   * notification (merged with the bucket's others) and the functions' permissions; the bucket's own
+   * settings (public access block, TLS policy, encryption, versioning) stay its owner's. For an SSE-KMS
+   * bucket import it with `Bucket.fromBucketAttributes({ encryptionKey })` so the functions get
+   * kms:Decrypt.
+   *
+   * @default - a new bucket: versioned, encrypted, TLS only, no public access, access-logged
+   */
+  readonly uploadsBucket?: s3.IBucket;
+
+  /**
+   * Write shards of the status index (1 to 100). Readers (the CLI's audit) take the number from the
+   * stack output StatusShards.
+   *
+   * @default 8
+   */
+  readonly statusShards?: number;
+
+  /**
+   * Retention of the functions' and the workflow's log groups.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * POWERTOOLS_LOG_LEVEL of every function.
+   *
+   * @default 'INFO'
+   */
+  readonly logLevel?: LogLevel;
+
+  /**
+   * Alarm when the oldest message in the intake queue is older than this (the pipeline is stuck or
+   * throttled far below the upload rate).
+   *
+   * @default Duration.minutes(10)
+   */
+  readonly maxIntakeMessageAge?: Duration;
+
+  /**
+   * The serving gate (docs/architecture.md, invariant 7): a policy on the uploads bucket that denies
+   * `s3:GetObject`/`s3:GetObjectVersion` under `uploadsPrefix` unless the object's
+   * `moderation-status` tag is `APPROVED`, to every principal but the pipeline's own roles (detect,
+   * review, apply), the `moderators`, and the roles given to `grantReview` and `grantOperate`; and
+   * that denies writing any `moderation-*` tag anywhere in the bucket (PutObject with tags,
+   * PutObjectTagging) to everyone but the apply step and the reviewers. Platforms serve approved
+   * objects with presigned URLs from a reader role or through CloudFront with Origin Access Control
+   * (docs/deploying.md, "Serving approved content").
+   *
+   * An adopted bucket (`uploadsBucket`) keeps its owner's policy: the statements are then not added
+   * (a synth warning says so); add `servingGateStatements` to the bucket's own policy.
+   *
+   * `false`: no such statements; objects are readable by whoever the bucket's other policies and IAM allow, decided or not.
+   *
+   * @default true
+   */
+  readonly servingGate?: boolean;
+
+  /**
+   * Roles that may read objects under the prefix before they are approved (people who judge
+   * content with their own tools, say). Nobody else can, whatever IAM allows them. `grantReview`
+   * and `grantOperate` add their grantee by themselves. These roles may not write the pipeline's tags.
+   *
+   * @default - none
+   */
+  readonly moderators?: iam.IRole[];
+}
+
+/** The props with every default filled in (the constructs to adopt stay optional: they have no default). */
+export type ResolvedPipelineProps = Required<Omit<ModerationPipelineProps, ConstructProps>> & Pick<ModerationPipelineProps, ConstructProps>;
+
+/** Props that hold constructs of the user's app: no default. */
+type ConstructProps = 'alarmTopic' | 'uploadsBucket' | 'moderators';
+
+/** The defaults of ModerationPipelineProps (shared with the handlers' own defaults where they overlap). */
+export const PIPELINE_DEFAULTS: Readonly<Required<Omit<ModerationPipelineProps, ConstructProps>>> = {
+  policy: DEFAULTS.policy,
+  uploadsPrefix: DEFAULTS.uploadsPrefix,
+  workflowType: DEFAULTS.workflowType,
+  contextualReview: false,
+  reviewModelId: DEFAULTS.reviewModelId,
+  uploaderPattern: DEFAULTS.uploaderPattern,
+  maxConcurrency: 5,
+  batchSize: 10,
+  maxBatchingWindow: Duration.seconds(1),
+  statusShards: DEFAULT_STATUS_SHARDS,
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  logLevel: 'INFO',
+  maxIntakeMessageAge: Duration.minutes(10),
+  servingGate: true,
+};
+
+/** Lambda's environment (all variables together) is limited to 4 KB; leave room for the others. */
+export const MAX_POLICY_ENV_CHARS = 3000;
+
+/** The props with the defaults filled in, checked; throws one error naming every bad setting. */
+export function resolvePipelineProps(scope: Construct, props: ModerationPipelineProps): ResolvedPipelineProps {
+  const resolved: ResolvedPipelineProps = { ...PIPELINE_DEFAULTS, ...definedOnly(props) };
+  validate(scope, resolved);
+  return resolved;
+}
+
+/** What MODERATION_POLICY gets: a preset by name, anything else validated and passed as compact JSON. */
+export function policySetting(spec: string): string {
+  const trimmed = spec.trim();
+  if ((PRESET_NAMES as readonly string[]).includes(trimmed.toLowerCase())) return trimmed.toLowerCase();
+  const policy = resolvePolicy(trimmed); // throws PolicyError listing every problem
+  const json = JSON.stringify(policy.document);
+  if (json.length > MAX_POLICY_ENV_CHARS) {
+    throw new Error(
+      `the moderation policy is ${json.length} characters as JSON; at most ${MAX_POLICY_ENV_CHARS} fit in the functions' environment (Lambda allows 4 KB in all). Merge rules (a parent category covers its children) or use a preset.`,
+    );
+  }
+  return json;
+}
+
+function validate(scope: Construct, settings: ResolvedPipelineProps): void {
+  const problems: string[] = [];
+  if (settings.workflowType !== 'EXPRESS' && settings.workflowType !== 'STANDARD') {
+    problems.push(`workflowType must be EXPRESS or STANDARD, got "${settings.workflowType}"`);
+  }
+  if (settings.uploadsPrefix.startsWith('/')) problems.push(`uploadsPrefix must not start with "/" (S3 keys do not), got "${settings.uploadsPrefix}"`);
+  if (!settings.uploaderPattern.includes('{uploader}')) problems.push(`uploaderPattern must contain {uploader}, got "${settings.uploaderPattern}"`);
+  if (!Number.isInteger(settings.maxConcurrency) || settings.maxConcurrency < 2 || settings.maxConcurrency > 1000) {
+    problems.push(`maxConcurrency must be an integer from 2 to 1000 (SQS event source limits), got ${settings.maxConcurrency}`);
+  }
+  if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1 || settings.batchSize > 100) {
+    problems.push(`batchSize must be an integer from 1 to 100, got ${settings.batchSize}`);
+  }
+  if (!Number.isInteger(settings.statusShards) || settings.statusShards < 1 || settings.statusShards > 100) {
+    problems.push(`statusShards must be an integer from 1 to 100, got ${settings.statusShards}`);
+  }
+  if (!settings.reviewModelId.trim()) problems.push('reviewModelId must not be empty');
+  if (problems.length) throw new Error(`ModerationPipeline ${scope.node.path}: ${problems.join('; ')}`);
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
