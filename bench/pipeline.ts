@@ -14,10 +14,9 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack } from '../local/stack.ts';
 import { clientsFor } from '../cli/target.ts';
-import { DECISION_INDEXES, imageKeyOf } from '../functions/store/table-schema.ts';
+import { DynamoDecisionStore } from '../functions/store/decision-store.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -133,24 +132,16 @@ try {
     await clients.s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: key, Body: image, ContentType: 'image/jpeg' }));
   });
   const pending = new Set(uploadedAt.keys());
+  const history = new DynamoDecisionStore({ client: clients.dynamodb, tableName: stack.names.decisionTable, statusShards: stack.names.statusShards });
   const pipelineLatencies: number[] = [];
   let lastDecision = pipelineStart;
   const deadline = Date.now() + Math.max(120_000, N * 2_000);
   while (pending.size > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
     await inParallel([...pending], 16, async (key) => {
-      const { Items } = await clients.dynamodb.send(
-        new QueryCommand({
-          TableName: stack.names.decisionTable,
-          IndexName: DECISION_INDEXES.byImage.name,
-          KeyConditionExpression: 'imageKey = :k',
-          ExpressionAttributeValues: { ':k': imageKeyOf(stack.names.uploadsBucket, key) },
-          Limit: 1,
-        }),
-      );
-      const decided = Items?.[0];
+      const [decided] = await history.imageHistory(stack.names.uploadsBucket, key);
       if (!decided) return;
-      const at = Date.parse(decided.decidedAt as string);
+      const at = Date.parse(decided.decidedAt);
       pipelineLatencies.push(at - uploadedAt.get(key)!);
       lastDecision = Math.max(lastDecision, at);
       pending.delete(key);

@@ -41,7 +41,7 @@ export function resolveCategories(name: string): string[] {
 }
 
 /** The columns of a decision in the table, CSV and export outputs. */
-export const AUDIT_TABLE_COLUMNS = ['decided at', 'status', 'key', 'uploader', 'decided by', 'category', 'label', 'reason'];
+export const AUDIT_TABLE_COLUMNS = ['decided at', 'status', 'kind', 'key', 'uploader', 'decided by', 'category', 'label', 'reason'];
 export const AUDIT_CSV_COLUMNS = [
   'decidedAt',
   'status',
@@ -67,6 +67,11 @@ export const AUDIT_CSV_COLUMNS = [
   'recordKey',
   'supersedes',
   'executionId',
+  'kind',
+  'appealOf',
+  'contests',
+  'sampleOf',
+  'qualitySample',
 ];
 
 /** One record flattened for CSV (every auditor-relevant field, one column each). */
@@ -96,6 +101,11 @@ export function csvRow(record: DecisionRecord): Row {
     recordKey: recordIdOf(record),
     supersedes: record.supersedes,
     executionId: record.executionId,
+    kind: record.kind,
+    appealOf: record.appealOf,
+    contests: record.contests,
+    sampleOf: record.sampleOf,
+    qualitySample: record.qualitySample ? 'true' : undefined,
   };
 }
 
@@ -105,6 +115,9 @@ export function tableRow(record: DecisionRecord): Row {
   return {
     'decided at': record.decidedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
     status: record.status,
+    // Which kind of record (automated, human, failure, appeal, sample, blind): an appeal and a
+    // sample's queue entry carry status REVIEW without being a decision.
+    kind: record.kind,
     key: record.key,
     uploader: record.uploader ?? '-',
     'decided by': record.decidedBy,

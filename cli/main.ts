@@ -6,7 +6,13 @@ import { registerAudit } from './commands/audit.ts';
 import { registerReview } from './commands/review.ts';
 import { registerDlq } from './commands/dlq.ts';
 import { registerReconcile } from './commands/reconcile.ts';
+import { registerBackfill } from './commands/backfill.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerCost } from './commands/cost.ts';
+import { registerEvents } from './commands/events.ts';
+import { registerConsole } from './console/command.ts';
+import { registerAppeal } from './commands/appeal.ts';
+import { registerQuality } from './commands/quality.ts';
 import { ModerationError } from '../functions/lib/errors.ts';
 
 const program = new Command('moderation')
@@ -19,9 +25,15 @@ registerRun(program);
 registerServe(program);
 registerAudit(program);
 registerReview(program);
+registerAppeal(program);
+registerQuality(program);
 registerDlq(program);
 registerReconcile(program);
+registerBackfill(program);
+registerPolicy(program);
 registerCost(program);
+registerEvents(program);
+registerConsole(program);
 
 try {
   await program.parseAsync(process.argv);

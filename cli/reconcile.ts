@@ -115,7 +115,8 @@ export async function reconcile(target: ReconcileTarget, options: ReconcileOptio
   return report;
 }
 
-async function decisionState(
+/** Whether an object version (key + ETag) has a decision, only failures, or nothing yet. */
+export async function decisionState(
   target: ReconcileTarget,
   bucket: string,
   object: Listed,
@@ -131,7 +132,11 @@ export function reconcileSequencer(lastModified: Date): string {
   return (BigInt(lastModified.getTime()) << 16n).toString(16).toUpperCase().padStart(16, '0');
 }
 
-async function enqueue(target: ReconcileTarget, bucket: string, object: UndecidedObject): Promise<void> {
+/**
+ * Sends one object to the intake queue as the notification S3 would have sent for it. Idempotent:
+ * the notification is derived from the object, so the same object gives the same job.
+ */
+export async function enqueue(target: Pick<ReconcileTarget, 's3' | 'sqs' | 'region' | 'names'>, bucket: string, object: Pick<UndecidedObject, 'key' | 'size' | 'eTag' | 'lastModified' | 'enqueued' | 'jobId'>): Promise<void> {
   // In a versioned bucket the job is the version's: the same job id as the lost notification's.
   // Gone since the listing: the pipeline records it as UNUSABLE (object missing) if it is enqueued anyway.
   const head = await objectStoreOf(target).head({ bucket, key: object.key });

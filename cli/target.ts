@@ -12,6 +12,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
+import { DEFAULTS } from '../functions/lib/config.ts';
 import { UsageError } from './output.ts';
 import { localClientConfig, type LocalEndpoints } from '../local/client-config.ts';
 
@@ -127,7 +128,8 @@ export async function resolveTarget(options: TargetOptions = {}): Promise<Target
   }
 
   const { startLocalStack } = await import('../local/stack.ts');
-  const stack = await startLocalStack({ home, quiet: true, ...(options.embedded ?? {}) } as never);
+  // The pipeline's own default sample rate, as `moderation serve` and the construct use (local/stack.ts defaults to 0 for tests).
+  const stack = await startLocalStack({ home, quiet: true, qualitySampleRate: DEFAULTS.qualitySampleRate, ...(options.embedded ?? {}) } as never);
   const clients = clientsFor(stack.region, stack.endpoints, true);
   return {
     kind: 'embedded',

@@ -10,6 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { handlerConfig } from './lib/config.ts';
 
 let s3Client: S3Client | undefined;
@@ -18,6 +19,7 @@ let bedrockClient: BedrockRuntimeClient | undefined;
 let documentClient: DynamoDBDocumentClient | undefined;
 let sqsClient: SQSClient | undefined;
 let sfnClient: SFNClient | undefined;
+let eventBridgeClient: EventBridgeClient | undefined;
 
 export function s3(): S3Client {
   // WHEN_REQUIRED: no flexible checksums on uploads; emulators (s3rver) store streamed bodies with them corrupted.
@@ -52,4 +54,10 @@ export function stepFunctions(): SFNClient {
   // StartSyncExecution prefixes the host with `sync-`; an explicit local endpoint has no such host.
   sfnClient ??= new SFNClient({ disableHostPrefix: Boolean(process.env.AWS_ENDPOINT_URL_SFN || process.env.AWS_ENDPOINT_URL) });
   return sfnClient;
+}
+
+export function eventBridge(): EventBridgeClient {
+  // The SDK's retries (throttling, 5xx) first; what still fails is retried by the stream's event source mapping.
+  eventBridgeClient ??= new EventBridgeClient({});
+  return eventBridgeClient;
 }

@@ -8,3 +8,18 @@ export function currentPolicy(): Policy {
   policy ??= resolvePolicy(handlerConfig().policy);
   return policy;
 }
+
+/**
+ * The name of the policy that has `version`, for the record (and its decision event): this
+ * container's policy when its version matches, else undefined. Never throws: naming the policy
+ * must not cost a decision.
+ */
+export function policyNameFor(version: string | undefined): string | undefined {
+  if (!version) return undefined;
+  try {
+    const current = currentPolicy();
+    return current.version === version ? current.name : undefined;
+  } catch {
+    return undefined;
+  }
+}

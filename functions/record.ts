@@ -7,10 +7,21 @@
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { automatedRecord } from './lib/decision.ts';
 import { decisionHistory } from './stores.ts';
+import { handlerConfig } from './lib/config.ts';
+import { policyNameFor } from './policy-source.ts';
+import { rememberContent } from './content-reuse.ts';
 import type { ModerationState } from './lib/types.ts';
 
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
-  const result = await decisionHistory().putAutomatedOnce(automatedRecord(state, { decidedAt: new Date().toISOString() }));
+  // The decision event (docs/events.md) is published from the table's stream once this write lands.
+  const result = await decisionHistory().putAutomatedOnce(
+    automatedRecord(state, {
+      decidedAt: new Date().toISOString(),
+      policyName: policyNameFor(state.detection?.policyVersion),
+      // A share of APPROVED/REJECTED also goes to the review queue, blind (functions/lib/quality.ts).
+      qualitySampleRate: handlerConfig().qualitySampleRate,
+    }),
+  );
   try {
     if (!result.written) {
       const { status, decidedBy, decidedAt } = result.existing;
@@ -19,8 +30,14 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
       return { ...state, decision: { status, decidedBy, decidedAt, duplicate: true } };
     }
     const { status, decidedBy, decidedAt, reason } = result.record;
-    logger.info('decision recorded', { jobId: state.job.jobId, status, decidedBy, reason });
+    logger.info('decision recorded', { jobId: state.job.jobId, status, decidedBy, reason, ...(result.record.reusedFrom ? { reusedFrom: result.record.reusedFrom } : {}) });
     metrics.addMetric(`Decision${status}`, MetricUnit.Count, 1);
+    // Never pay twice for the same bytes: the next upload of these bytes repeats this decision.
+    if (result.record.reusedFrom) metrics.addMetric('ReusedDecisions', MetricUnit.Count, 1);
+    await rememberContent(result.record, state.detection, (err) => {
+      logger.warn('could not index the decided bytes; a repeat of them will be judged again', { jobId: state.job.jobId, error: err.message });
+      metrics.addMetric('ContentIndexFailures', MetricUnit.Count, 1);
+    });
     return { ...state, decision: { status, decidedBy, decidedAt, duplicate: false } };
   } finally {
     flushMetrics();

@@ -3,13 +3,15 @@
  * forced tool call (temperature 0). The reading of its answer is in lib/review-answer.ts; this
  * handler only fetches, downscales and calls.
  */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
-import { bedrock, s3 } from './clients.ts';
+import { bedrock } from './clients.ts';
+import { objects } from './stores.ts';
+import { ModerationError } from './lib/errors.ts';
+import { framesAsJpeg } from './lib/frames.ts';
 import { callAws } from './errors.ts';
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { handlerConfig } from './lib/config.ts';
-import { toReviewBytes } from './lib/image.ts';
+import { toReviewBytes, UnreadableImageError } from './lib/image.ts';
 import { currentPolicy } from './policy-source.ts';
 import {
   interpretReviewAnswer,
@@ -26,8 +28,7 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
   const started = Date.now();
   const modelId = handlerConfig().reviewModelId;
   try {
-    const object = await callAws('S3', () => s3().send(new GetObjectCommand({ Bucket: job.bucket, Key: job.key, VersionId: job.versionId })));
-    const image = await toReviewBytes(Buffer.from(await object.Body!.transformToByteArray()));
+    const images = await imagesToReview(state);
 
     const response = await callAws('Bedrock', () =>
       bedrock().send(
@@ -38,7 +39,8 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
             {
               role: 'user',
               content: [
-                { image: { format: 'jpeg', source: { bytes: image.bytes } } },
+                // An animation: the frames Rekognition flagged, not its first frame (invariant 7).
+                ...images.map((bytes) => ({ image: { format: 'jpeg' as const, source: { bytes } } })),
                 { text: reviewQuestion(state.detection?.flagged ?? [], currentPolicy().name) },
               ],
             },
@@ -71,3 +73,26 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
     flushMetrics();
   }
 };
+
+/** At most this many frames go to the model in one message (Converse takes up to 20 images). */
+const MAX_REVIEW_FRAMES = 5;
+
+/**
+ * What the model looks at: the image, or for an animation or multi-page file the frames that were
+ * flagged at review level (the worst ones first), so the answer is about the frames that matter.
+ */
+async function imagesToReview(state: ModerationState): Promise<Uint8Array[]> {
+  const bytes = await objects().read(state.job);
+  const flagged = state.detection?.frames?.flagged;
+  if (!flagged?.length) return [(await toReviewBytes(bytes)).bytes];
+  // More flagged frames than one message shows: a human decides (the Catch records REVIEW).
+  if (flagged.length > MAX_REVIEW_FRAMES) throw new TooManyFlaggedFramesError(`${flagged.length} frames were flagged; contextual review looks at ${MAX_REVIEW_FRAMES} at most`);
+  const frames = await framesAsJpeg(bytes, flagged);
+  if (frames.size === 0) throw new UnreadableImageError('none of the flagged frames could be decoded for review');
+  return [...frames.values()].map((frame) => frame.bytes);
+}
+
+/** An animation with more flagged frames than the model is shown at once: held for a person. */
+export class TooManyFlaggedFramesError extends ModerationError {
+  override name = 'TooManyFlaggedFrames';
+}

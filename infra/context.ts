@@ -3,7 +3,7 @@
  * or the "context" block of cdk.json. Values given with -c arrive as strings; cdk.json may hold
  * booleans and numbers. Unknown keys are ignored (CDK's own flags live in the same context).
  */
-import type { LogLevel } from './pipeline-props.ts';
+import type { LogLevel, WorkflowLogLevel } from './pipeline-props.ts';
 import type { ModerationStackProps } from './moderation-stack.ts';
 
 export const DEFAULT_STACK_NAME = 'UploadModeration';
@@ -20,9 +20,18 @@ export const CONTEXT_KEYS = {
   maxConcurrency: 'maximum concurrent ingest invocations, 2-1000 (default 5)',
   batchSize: 'intake messages per ingest invocation (default 10)',
   statusShards: 'write shards of the status index (default 8)',
-  logLevel: 'DEBUG | INFO | WARN | ERROR (default INFO)',
+  qualitySampleRate: 'share (0 to 1) of APPROVED/REJECTED decisions also sent to the review queue for a blind check (default 0.01)',
+  logLevel: 'DEBUG | INFO | WARN | ERROR (default WARN; INFO logs a line per step per image, DEBUG also Lambda\'s START/END/REPORT)',
+  workflowLogLevel: 'ALL | ERROR | FATAL | OFF: what the state machine logs (default ERROR; ALL logs every state, with execution data for EXPRESS)',
+  reuseDecisions: 'false to send every upload to Rekognition, even bytes already decided (default true)',
   alarmTopicArn: 'existing SNS topic for alarm notifications',
   uploadsBucketName: 'existing bucket to moderate instead of creating one',
+  servingGate: 'false to leave out the bucket policy that serves only APPROVED objects (default true)',
+  events: 'false for no decision events (default true: one Moderation Decision event per record on EventBridge)',
+  eventBusName: 'event bus (name or ARN) for the decision events (default: the account default bus)',
+  eventSource: "source of the decision events (default 'upload-moderation')",
+  flaggedTopic: 'true to send REJECTED and REVIEW decisions to a new SNS topic (default false)',
+  webhookUrl: 'https:// URL that gets one POST per decision event (an EventBridge API destination)',
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -57,6 +66,16 @@ export function settingsFromContext(get: (key: ContextKey) => unknown): AppSetti
     }
     return number;
   };
+  const fraction = (key: ContextKey): number | undefined => {
+    const value = get(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    const number = typeof value === 'number' ? value : Number(String(value).trim());
+    if (!Number.isFinite(number)) {
+      problems.push(`${key} must be a number, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    return number;
+  };
   const flag = (key: ContextKey): boolean | undefined => {
     const value = get(key);
     if (value === undefined || value === null || value === '') return undefined;
@@ -77,6 +96,14 @@ export function settingsFromContext(get: (key: ContextKey) => unknown): AppSetti
     return value as T;
   };
 
+  // Undefined unless the context says something about them (the construct's defaults then apply).
+  const decisionEvents = () => {
+    const on = flag('events');
+    const options = { source: nonEmpty('eventSource'), flaggedTopic: flag('flaggedTopic'), webhookUrl: nonEmpty('webhookUrl') };
+    if (on === false) return false as const;
+    return Object.values(options).some((v) => v !== undefined) ? options : undefined;
+  };
+
   const settings: AppSettings = {
     stackName: nonEmpty('stackName') ?? DEFAULT_STACK_NAME,
     pipeline: {
@@ -90,8 +117,14 @@ export function settingsFromContext(get: (key: ContextKey) => unknown): AppSetti
       maxConcurrency: integer('maxConcurrency'),
       batchSize: integer('batchSize'),
       statusShards: integer('statusShards'),
+      qualitySampleRate: fraction('qualitySampleRate'),
       logLevel: oneOf<LogLevel>('logLevel', ['DEBUG', 'INFO', 'WARN', 'ERROR']),
+      workflowLogLevel: oneOf<WorkflowLogLevel>('workflowLogLevel', ['ALL', 'ERROR', 'FATAL', 'OFF']),
+      reuseDecisions: flag('reuseDecisions'),
+      servingGate: flag('servingGate'),
+      events: decisionEvents(),
     },
+    eventBusName: nonEmpty('eventBusName'),
     alarmTopicArn: nonEmpty('alarmTopicArn'),
     existingUploadsBucketName: nonEmpty('uploadsBucketName'),
   };

@@ -18,10 +18,12 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Lazy, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as bedrock from 'aws-cdk-lib/aws-bedrock';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -36,24 +38,33 @@ import { ENV, type WorkflowType } from '../functions/lib/config.ts';
 import {
   DEFINITION_FILE,
   definitionSubstitutions,
+  EXECUTION_STATUS_CHANGE,
   FUNCTION_MEMORY_MB,
   FUNCTION_PLACEHOLDERS,
   MAX_RECEIVE_COUNT,
+  SETTLE_FUNCTION_MEMORY_MB,
+  UNSETTLED_END_STATUSES,
   type Step,
   type WorkflowStep,
 } from '../functions/lib/pipeline-settings.ts';
+import { PIPELINE_TAG_PREFIX, STATUS_TAG } from '../functions/lib/tags.ts';
 import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { bundlingOptions, PROJECT_ROOT } from './function-bundling.ts';
 import { acknowledge, acknowledgeWildcardResource } from './nag.ts';
 import { PipelineMonitoring, type PipelineAlarms } from './pipeline-monitoring.ts';
+import { DecisionEvents, type OnDecisionOptions } from './decision-events.ts';
 import { policySetting, resolvePipelineProps, type LogLevel, type ModerationPipelineProps } from './pipeline-props.ts';
 
 // What other modules import from here (tests, the stack, the example in docs/deploying.md) stays importable from here.
 export { DEFINITION_FILE, FUNCTION_PLACEHOLDERS, MAX_RECEIVE_COUNT, STEPS, type Step, type WorkflowStep } from '../functions/lib/pipeline-settings.ts';
-export { PIPELINE_DEFAULTS, type LogLevel, type ModerationPipelineProps, type WorkflowType } from './pipeline-props.ts';
+export { PIPELINE_DEFAULTS, type LogLevel, type ModerationPipelineProps, type WorkflowLogLevel, type WorkflowType } from './pipeline-props.ts';
 export { PipelineMonitoring, type PipelineAlarms, type PipelineMonitoringProps } from './pipeline-monitoring.ts';
+export { DecisionEvents, type DecisionEventsOptions, type OnDecisionOptions } from './decision-events.ts';
 
-/** The S3 events that start moderation. Never `s3:ObjectCreated:Copy`: the apply step copies (quarantine), and must not re-trigger. */
+/**
+ * The S3 events that start moderation, Copy included (a rename by copy is new content under the
+ * prefix). No loop: the apply step copies only into the quarantine bucket, which notifies nothing.
+ */
 export const INTAKE_EVENTS: readonly s3.EventType[] = [
   s3.EventType.OBJECT_CREATED_PUT,
   s3.EventType.OBJECT_CREATED_POST,
@@ -127,6 +138,23 @@ export class ModerationPipeline extends Construct {
   readonly functions: PipelineFunctions;
   /** The alarms and the dashboard. */
   readonly monitoring: PipelineMonitoring;
+  /**
+   * STANDARD only: records FAILED and dead-letters the job of an execution that failed, timed out or
+   * was aborted outside the workflow's fail path (functions/settle.ts), fed by `settleRule`.
+   */
+  readonly settleFunction?: NodejsFunction;
+  /** STANDARD only: the EventBridge rule on this state machine's Execution Status Change events (FAILED, TIMED_OUT, ABORTED). */
+  readonly settleRule?: events.Rule;
+  /**
+   * The serving gate's statements (docs/architecture.md, invariant 7), in the uploads bucket's policy
+   * unless the bucket is adopted: then add them to its policy yourself. Empty with `servingGate: false`.
+   */
+  readonly servingGateStatements: iam.PolicyStatement[] = [];
+  /**
+   * The decision events (invariant 8; docs/events.md): one `Moderation Decision` event per record on
+   * EventBridge, published from the table's stream. Undefined with `events: false`.
+   */
+  readonly events?: DecisionEvents;
 
   readonly uploadsPrefix: string;
   readonly workflowType: WorkflowType;
@@ -138,6 +166,12 @@ export class ModerationPipeline extends Construct {
 
   private readonly logRetention: logs.RetentionDays;
   private readonly logLevel: LogLevel;
+  /** Whether uploads repeat earlier decisions of their bytes (REUSE_DECISIONS on detect). */
+  private readonly reuseDecisions: boolean;
+  /** Principal ARNs the serving gate lets read objects before they are APPROVED. */
+  private readonly unmoderatedReaders: string[] = [];
+  /** Principal ARNs the serving gate lets write the pipeline's `moderation-*` tags. */
+  private readonly pipelineTagWriters: string[] = [];
 
   constructor(scope: Construct, id: string, props: ModerationPipelineProps = {}) {
     super(scope, id);
@@ -150,6 +184,7 @@ export class ModerationPipeline extends Construct {
     this.policySetting = policySetting(settings.policy);
     this.logRetention = settings.logRetention;
     this.logLevel = settings.logLevel;
+    this.reuseDecisions = settings.reuseDecisions;
     const express = this.workflowType === 'EXPRESS';
     const uploadObjects = this.uploadObjects;
 
@@ -202,6 +237,8 @@ export class ModerationPipeline extends Construct {
       deletionProtection: true,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
+      // The outbox of the decision events (infra/decision-events.ts): each record's new image, once.
+      ...(props.events === false ? {} : { stream: dynamodb.StreamViewType.NEW_IMAGE }),
     });
     for (const index of Object.values(DECISION_INDEXES)) {
       this.decisionHistory.addGlobalSecondaryIndex({
@@ -252,6 +289,7 @@ export class ModerationPipeline extends Construct {
         [ENV.decisionTable]: this.decisionHistory.tableName,
         [ENV.statusShards]: String(this.statusShards),
         [ENV.policy]: this.policySetting,
+        [ENV.qualitySampleRate]: String(settings.qualitySampleRate),
       },
     });
     const apply = this.stepFunction('apply', {
@@ -316,12 +354,21 @@ export class ModerationPipeline extends Construct {
       stateMachineType: express ? sfn.StateMachineType.EXPRESS : sfn.StateMachineType.STANDARD,
       logs: {
         destination: workflowLogs,
-        level: sfn.LogLevel.ALL,
-        // Express keeps no execution history: its log is the only record of inputs and outputs.
-        includeExecutionData: express,
+        // ERROR by default: failed states only, without data (docs/operating.md, "What it costs");
+        // workflowLogLevel 'ALL' logs every state, and for Express (which keeps no execution history)
+        // every state's input and output too.
+        level: sfn.LogLevel[settings.workflowLogLevel],
+        includeExecutionData: express && settings.workflowLogLevel === 'ALL',
       },
       tracingEnabled: true,
     });
+    if (settings.workflowLogLevel !== 'ALL') {
+      acknowledge(
+        this.workflow,
+        'AwsSolutions-SF1',
+        `The state machine logs at ${settings.workflowLogLevel} (the construct's workflowLogLevel; ERROR by default) on purpose: logging ALL events${express ? ' with execution data' : ''} costs about $31 per million images (docs/operating.md, "What it costs"), 30 times the rest of the orchestration, while every job already leaves a decision record (or a FAILED record and a dead-letter message with the error), failed states are still logged, and X-Ray traces every execution. workflowLogLevel 'ALL' turns full logging on.`,
+      );
+    }
     // The definition invokes the unqualified function ARNs only.
     for (const fn of Object.values(stepFunctions)) fn.grantInvokeLatestVersion(this.workflow);
     acknowledgeWildcardResource(
@@ -345,7 +392,11 @@ export class ModerationPipeline extends Construct {
       },
     });
     if (express) this.workflow.grantStartSyncExecution(ingest);
-    else this.workflow.grantStartExecution(ingest);
+    else {
+      this.workflow.grantStartExecution(ingest);
+      // ExecutionAlreadyExists: is that execution running or done, or did it end badly (a new one then)?
+      this.grantDescribeExecutions(ingest, 'asks whether the execution named by a job id is still running or done before it starts a replay-named one');
+    }
     this.deadLetterQueue.grants.sendMessages(ingest);
     ingest.addEventSource(
       new SqsEventSource(this.intakeQueue, {
@@ -357,6 +408,42 @@ export class ModerationPipeline extends Construct {
     );
     acknowledgeXray(ingest);
     this.functions = { ingest, detect, review, record, apply, fail };
+
+    // ---- Settle (STANDARD) ---------------------------------------------------------------------
+    // Ingest deletes the intake message once a Standard execution has started: an execution that then
+    // times out, is stopped or fails inside RecordFailure must still end its job FAILED + dead-lettered
+    // (invariant 1). Express executions send no such events, and ingest waits for their result.
+    if (!express) {
+      const settle = this.stepFunction('settle', {
+        description: 'Settle: a Standard execution that failed, timed out or was aborted outside the fail path is recorded FAILED and dead-lettered',
+        timeout: Duration.seconds(60),
+        environment: {
+          [ENV.decisionTable]: this.decisionHistory.tableName,
+          [ENV.deadLetterQueueUrl]: this.deadLetterQueue.queueUrl,
+          [ENV.statusShards]: String(this.statusShards),
+        },
+        // Invoked asynchronously by EventBridge: after Lambda's two retries the event itself lands in the DLQ.
+        deadLetterQueue: this.deadLetterQueue,
+      });
+      // latestDecision is a Query of the job's partition; appendFailure a PutItem.
+      tableGrants.actions(settle, 'dynamodb:PutItem', 'dynamodb:Query');
+      this.deadLetterQueue.grants.sendMessages(settle);
+      this.grantDescribeExecutions(settle, "reads the execution's input when the event does not carry it");
+      acknowledgeXray(settle);
+      this.settleFunction = settle;
+      this.settleRule = new events.Rule(this, 'SettleRule', {
+        description: 'Executions of the moderation workflow that ended FAILED, TIMED_OUT or ABORTED: the settle function records the job FAILED unless it is decided',
+        eventPattern: {
+          source: [EXECUTION_STATUS_CHANGE.source],
+          detailType: [EXECUTION_STATUS_CHANGE.detailType],
+          detail: { stateMachineArn: [this.workflow.stateMachineArn], status: [...UNSETTLED_END_STATUSES] },
+        },
+        targets: [new eventTargets.LambdaFunction(settle, { retryAttempts: 185, maxEventAge: Duration.hours(24), deadLetterQueue: this.deadLetterQueue })],
+      });
+    }
+
+    // ---- Serving gate --------------------------------------------------------------------------
+    if (settings.servingGate) this.addServingGate([detect, review, apply].map(roleOf), roleOf(apply), props.moderators ?? []);
 
     // ---- S3 → SQS ------------------------------------------------------------------------------
     const destination = new s3n.SqsDestination(this.intakeQueue);
@@ -375,6 +462,21 @@ export class ModerationPipeline extends Construct {
       maxIntakeMessageAge: settings.maxIntakeMessageAge,
       alarmTopic: props.alarmTopic,
     });
+
+    // ---- Decision events (invariant 8) ---------------------------------------------------------
+    if (props.events !== false) {
+      this.events = new DecisionEvents(this, 'Events', { ...props.events, decisionHistory: this.decisionHistory, logRetention: this.logRetention, logLevel: this.logLevel });
+    }
+  }
+
+  /**
+   * A rule on the decision events (`Moderation Decision`, this pipeline's source), optionally only
+   * some statuses or kinds of record, to `target`; e.g.
+   * `pipeline.onDecision('Rejected', { target: new targets.SqsQueue(queue), statuses: ['REJECTED'] })`.
+   */
+  onDecision(id: string, options: OnDecisionOptions): events.Rule {
+    if (!this.events) throw new Error(`ModerationPipeline ${this.node.path}: onDecision needs the decision events (the props say events: false)`);
+    return this.events.onDecision(id, options);
   }
 
   /** The alarms (`monitoring.alarms`). */
@@ -405,11 +507,20 @@ export class ModerationPipeline extends Construct {
    * and append a human decision (PutItem; never DeleteItem or UpdateItem: the history is append-only);
    * read the image and its tags under the uploads prefix and tag it; for a reject, copy it to the
    * quarantine bucket (PutObject, PutObjectTagging) and delete it from the uploads prefix, as the apply
-   * step does (functions/apply.ts, which the CLI runs with these credentials).
+   * step does (functions/apply.ts, which the CLI runs with these credentials); for a granted appeal,
+   * copy it back from quarantine (PutObject under the uploads prefix; GetObjectTagging and
+   * DeleteObject in the quarantine bucket). Filing appeals (`moderation appeal`) is a PutItem too.
    */
   grantReview(grantee: iam.IGrantable): iam.Grant {
     const decisions = this.grantReadDecisions(grantee).combine(this.baseTableGrants.actions(grantee, 'dynamodb:PutItem'));
     const objects = this.grantApplyDecision(grantee);
+    // A granted appeal restores the object from quarantine: copy it back (PutObject on the prefix,
+    // which no function role has: invariant 4), read the copy's job tag, delete the copy.
+    const restore = s3.BucketGrants.fromBucket(this.uploadsBucket)
+      .actionsOnObjectKeys(grantee, this.uploadObjects, 's3:PutObject')
+      .combine(this.quarantineBucket.grants.actionsOnObjectKeys(grantee, this.quarantineObjects, 's3:GetObjectTagging', 's3:DeleteObject'));
+    // They look at images held for review and tag them with the decision (the apply step's code).
+    this.exemptFromServingGate(grantee, { writesTags: true });
     acknowledgeGranteeWildcard(
       grantee,
       this.uploadsBucket.arnForObjects(this.uploadObjects),
@@ -420,7 +531,7 @@ export class ModerationPipeline extends Construct {
       this.quarantineBucket.arnForObjects(this.quarantineObjects),
       'A rejected image is copied to the quarantine bucket under <uploads bucket>/<its key>, a key chosen by the uploader: the grant names that prefix, with only PutObject, PutObjectTagging and GetObject (to see that it is already there).',
     );
-    return decisions.combine(objects).combine(this.grantStackOutputs(grantee));
+    return decisions.combine(objects).combine(restore).combine(this.grantStackOutputs(grantee));
   }
 
   /**
@@ -439,6 +550,8 @@ export class ModerationPipeline extends Construct {
     const objects = s3.BucketGrants.fromBucket(this.uploadsBucket)
       .actionsOnObjectKeys(grantee, this.uploadObjects, 's3:GetObject', 'kms:Decrypt')
       .combine(grantListBucket(grantee, this.uploadsBucket, this.uploadsPrefix));
+    // Reconcile's HeadObject of an undecided object is authorized as s3:GetObject.
+    this.exemptFromServingGate(grantee, { writesTags: false });
     acknowledgeGranteeWildcard(
       grantee,
       this.uploadsBucket.arnForObjects(this.uploadObjects),
@@ -449,6 +562,90 @@ export class ModerationPipeline extends Construct {
       .combine(this.grantReadDecisions(grantee))
       .combine(objects)
       .combine(this.grantStackOutputs(grantee));
+  }
+
+  /**
+   * The serving gate (invariant 7): two Deny statements in the uploads bucket's policy.
+   * - Reads: s3:GetObject/GetObjectVersion under the prefix unless the object version's
+   *   moderation-status tag is APPROVED, for every principal but the unmoderated readers (a missing
+   *   tag is "not APPROVED": StringNotEquals is true when the key is absent). A service reading for
+   *   a caller with forward access sessions (Rekognition reading for detect) is that caller.
+   * - Tags: writing any moderation-* tag (PutObject with x-amz-tagging, PutObject(Version)Tagging)
+   *   anywhere in the bucket, for every principal but the apply step and reviewers. The whole bucket:
+   *   a copy with its tags from elsewhere in it must not bring a forged APPROVED under the prefix.
+   * The principal lists are lazy: grantReview and grantOperate called later still reach them.
+   */
+  private addServingGate(pipelineReaders: iam.IRole[], tagWriter: iam.IRole, moderators: iam.IRole[]): void {
+    for (const role of pipelineReaders) this.unmoderatedReaders.push(role.roleArn);
+    this.pipelineTagWriters.push(tagWriter.roleArn);
+    const principalsIn = (arns: string[]) => Lazy.list({ produce: () => [...new Set(arns)] });
+    this.servingGateStatements.push(
+      new iam.PolicyStatement({
+        sid: 'ServeOnlyApprovedObjects',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [this.uploadsBucket.arnForObjects(this.uploadObjects)],
+        conditions: {
+          StringNotEquals: { [`s3:ExistingObjectTag/${STATUS_TAG}`]: 'APPROVED' },
+          ArnNotEquals: { 'aws:PrincipalArn': principalsIn(this.unmoderatedReaders) },
+        },
+      }),
+      new iam.PolicyStatement({
+        sid: 'OnlyThePipelineWritesModerationTags',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+        resources: [this.uploadsBucket.arnForObjects('*')],
+        conditions: {
+          'ForAnyValue:StringLike': { 's3:RequestObjectTagKeys': [`${PIPELINE_TAG_PREFIX}*`] },
+          ArnNotEquals: { 'aws:PrincipalArn': principalsIn(this.pipelineTagWriters) },
+        },
+      }),
+    );
+    for (const moderator of moderators) this.exemptFromServingGate(moderator, { writesTags: false });
+    const added = this.servingGateStatements.map((statement) => this.uploadsBucket.addToResourcePolicy(statement).statementAdded);
+    if (!added.every(Boolean)) {
+      Annotations.of(this).addWarningV2(
+        'upload-moderation:servingGateNotApplied',
+        `The uploads bucket ${this.uploadsBucket.node.path} is adopted, so its policy is its owner's: the serving gate (objects under "${this.uploadsPrefix}" readable only once tagged ${STATUS_TAG}=APPROVED; nobody but the pipeline writes ${PIPELINE_TAG_PREFIX}* tags) is NOT in place. Add pipeline.servingGateStatements to the bucket's policy (docs/deploying.md, "Serving approved content"), or set servingGate: false to say you do not want it.`,
+      );
+    }
+  }
+
+  /**
+   * Lets a principal through the serving gate: read objects before they are APPROVED, and with
+   * `writesTags` write the moderation-* tags. The gate names principals by aws:PrincipalArn, which is
+   * a role's or a user's ARN: a group or another kind of principal cannot be named (a synth warning says so).
+   */
+  private exemptFromServingGate(grantee: iam.IGrantable, options: { writesTags: boolean }): void {
+    if (this.servingGateStatements.length === 0) return;
+    const arn = principalArnOf(grantee.grantPrincipal);
+    if (!arn) {
+      Annotations.of(this).addWarningV2(
+        'upload-moderation:servingGatePrincipal',
+        `${principalName(grantee)} is not a role or a user: the serving gate cannot name it (aws:PrincipalArn), so it cannot read objects under "${this.uploadsPrefix}" before they are APPROVED${options.writesTags ? ' nor write their moderation-* tags' : ''}. Grant a role instead.`,
+      );
+      return;
+    }
+    this.unmoderatedReaders.push(arn);
+    if (options.writesTags) this.pipelineTagWriters.push(arn);
+  }
+
+  /** states:DescribeExecution on this state machine's executions (their names are job ids, known at run time). */
+  private grantDescribeExecutions(fn: NodejsFunction, why: string): void {
+    const executions = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${this.workflow.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    iam.Grant.addToPrincipal({ grantee: fn, actions: ['states:DescribeExecution'], resourceArns: [executions] });
+    acknowledgeWildcardResource(
+      roleOf(fn),
+      executions,
+      `The function ${why}: execution names are job ids, known only at run time, so the grant names this state machine's executions (execution:<state machine>:*) with states:DescribeExecution only.`,
+    );
   }
 
   /** The object keys the pipeline moderates, as a key pattern. */
@@ -505,8 +702,8 @@ export class ModerationPipeline extends Construct {
   }
 
   private stepFunction(
-    step: Step,
-    options: { description: string; timeout: Duration; environment: Record<string, string>; nativeSharp?: boolean },
+    step: Step | 'settle',
+    options: { description: string; timeout: Duration; environment: Record<string, string>; nativeSharp?: boolean; deadLetterQueue?: sqs.IQueue },
   ): NodejsFunction {
     const id = step.charAt(0).toUpperCase() + step.slice(1);
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: this.logRetention, removalPolicy: RemovalPolicy.RETAIN });
@@ -525,19 +722,27 @@ export class ModerationPipeline extends Construct {
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       // The same number the cost model prices (functions/lib/pipeline-settings.ts).
-      memorySize: FUNCTION_MEMORY_MB[step],
+      memorySize: step === 'settle' ? SETTLE_FUNCTION_MEMORY_MB : FUNCTION_MEMORY_MB[step],
       timeout: options.timeout,
       role,
       logGroup,
+      // JSON logs with Lambda's own START/END/REPORT lines only for DEBUG: at a million images a month
+      // they are about 0.5 GB of the log bill (docs/operating.md, "What it costs").
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel[this.logLevel],
+      systemLogLevelV2: this.logLevel === 'DEBUG' ? lambda.SystemLogLevel.INFO : lambda.SystemLogLevel.WARN,
       tracing: lambda.Tracing.ACTIVE,
       environment: {
         POWERTOOLS_SERVICE_NAME: 'moderation',
         POWERTOOLS_METRICS_NAMESPACE: 'UploadModeration',
         POWERTOOLS_LOG_LEVEL: this.logLevel,
+        // Decisions are reused unless the deployer said otherwise (functions/content-reuse.ts).
+        ...(this.reuseDecisions ? {} : { [ENV.reuseDecisions]: 'off' }),
         NODE_OPTIONS: '--enable-source-maps',
         ...options.environment,
       },
       bundling: bundlingOptions(options.nativeSharp ?? false),
+      ...(options.deadLetterQueue ? { deadLetterQueue: options.deadLetterQueue } : {}),
     });
     acknowledge(
       fn,
@@ -619,6 +824,20 @@ function taskTimeoutsByPlaceholder(definitionText: string): Record<WorkflowStep,
     result[step] = Duration.seconds(task.TimeoutSeconds + 5);
   }
   return result;
+}
+
+/** What aws:PrincipalArn says for requests made with this principal's credentials: a role's or a user's ARN. */
+function principalArnOf(principal: iam.IPrincipal): string | undefined {
+  const candidate = principal as Partial<iam.IRole & iam.IUser>;
+  if (typeof candidate.roleArn === 'string') return candidate.roleArn;
+  if (typeof candidate.userArn === 'string') return candidate.userArn;
+  if (principal instanceof iam.ArnPrincipal && !(principal instanceof iam.AccountRootPrincipal)) return principal.arn;
+  return undefined;
+}
+
+function principalName(grantee: iam.IGrantable): string {
+  const principal = grantee.grantPrincipal;
+  return Construct.isConstruct(principal) ? principal.node.path : String(principal);
 }
 
 /** The function's role: its policies are siblings of the function, so acknowledgements go on the role. */

@@ -3,6 +3,7 @@
  * (`--stack <name>` → DescribeStacks → these output keys; see cli/target.ts). Keep the keys stable.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -30,6 +31,8 @@ export interface ModerationStackProps extends StackProps {
   readonly alarmTopicArn?: string;
   /** Moderate this existing bucket instead of creating one. */
   readonly existingUploadsBucketName?: string;
+  /** Put the decision events on this existing bus (name or ARN) instead of the default bus. */
+  readonly eventBusName?: string;
 }
 
 export class ModerationStack extends Stack {
@@ -40,8 +43,13 @@ export class ModerationStack extends Stack {
       description: 'Upload moderation pipeline: S3 -> SQS -> Step Functions (Rekognition, Bedrock) -> DynamoDB decision history',
       ...props,
     });
+    const decisionEvents = props.pipeline?.events;
     this.pipeline = new ModerationPipeline(this, 'Pipeline', {
       ...props.pipeline,
+      events:
+        decisionEvents !== false && props.eventBusName
+          ? { ...decisionEvents, bus: eventBusOf(this, props.eventBusName) }
+          : decisionEvents,
       alarmTopic: props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined,
       uploadsBucket: props.existingUploadsBucketName ? s3.Bucket.fromBucketName(this, 'ExistingUploadsBucket', props.existingUploadsBucketName) : undefined,
     });
@@ -61,5 +69,13 @@ export class ModerationStack extends Stack {
       Region: { value: this.region, description: 'Region of the stack' },
     };
     for (const key of STACK_OUTPUT_KEYS) new CfnOutput(this, key, outputs[key]);
+    // Only with a webhook (the CLI reads none of these): where the receiver's API key is.
+    if (p.events?.webhook) {
+      new CfnOutput(this, 'WebhookSecretArn', { value: p.events.webhook.secret.secretArn, description: 'The webhook API key (X-Moderation-Api-Key) the receiver checks' });
+    }
   }
+}
+
+function eventBusOf(scope: Construct, nameOrArn: string): events.IEventBus {
+  return nameOrArn.startsWith('arn:') ? events.EventBus.fromEventBusArn(scope, 'EventBus', nameOrArn) : events.EventBus.fromEventBusName(scope, 'EventBus', nameOrArn);
 }

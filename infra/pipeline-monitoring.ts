@@ -151,6 +151,8 @@ export class PipelineMonitoring extends Construct {
         title: 'Verdicts (detect step)',
         left: ['APPROVE', 'REJECT', 'BORDERLINE', 'UNUSABLE'].map(verdict),
         stacked: true,
+        // Decisions repeated without Rekognition (identical bytes, near-duplicates of rejected images).
+        right: [new cloudwatch.Metric({ namespace: 'UploadModeration', metricName: 'ReusedDecisions', dimensionsMap: { service: 'moderation' }, label: 'reused (no Rekognition)', ...sum })],
         width: 8,
       }),
     );

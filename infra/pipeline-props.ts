@@ -12,10 +12,14 @@ import type { Construct } from 'constructs';
 import { DEFAULTS, type WorkflowType } from '../functions/lib/config.ts';
 import { PRESET_NAMES, resolvePolicy } from '../functions/lib/policy.ts';
 import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
+import type { DecisionEventsOptions } from './decision-events.ts';
 
 export type { WorkflowType } from '../functions/lib/config.ts';
 
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/** What the state machine logs: Step Functions' log levels. */
+export type WorkflowLogLevel = 'ALL' | 'ERROR' | 'FATAL' | 'OFF';
 
 export interface ModerationPipelineProps {
   /**
@@ -132,11 +136,37 @@ export interface ModerationPipelineProps {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * POWERTOOLS_LOG_LEVEL of every function.
+   * The log level of every function (POWERTOOLS_LOG_LEVEL and Lambda's application log level). `WARN`
+   * logs what went wrong; each decision is in the decision history, its event and the metrics anyway.
+   * `INFO` adds one line per step per image (about $0.9 per million images, docs/operating.md, "What it
+   * costs"); `DEBUG` also keeps Lambda's START/END/REPORT lines (their Max Memory Used sizes a function).
    *
-   * @default 'INFO'
+   * @default 'WARN'
    */
   readonly logLevel?: LogLevel;
+
+  /**
+   * What the state machine writes to its log group. `ERROR`: the failed states' events only, without
+   * their input and output, which at a million images a month is a few cents instead of about $31
+   * (docs/operating.md, "What it costs"); the decision record, the FAILED record and the dead-letter
+   * message carry what an operator needs. `ALL`: every state's events, and for EXPRESS the execution
+   * data too (Express keeps no execution history, so its log is then the only record of every state's
+   * input and output). Lambda's own platform lines (START, END, REPORT) follow `logLevel`: kept for
+   * `DEBUG`, left out otherwise.
+   *
+   * @default 'ERROR'
+   */
+  readonly workflowLogLevel?: WorkflowLogLevel;
+
+  /**
+   * Never pay twice for the same bytes (docs/architecture.md): an upload whose bytes were already
+   * decided APPROVED, REJECTED or UNUSABLE under the same policy version repeats that decision, and a
+   * near-duplicate of a REJECTED image is rejected, both without a Rekognition call. `false`: every
+   * upload is sent to Rekognition.
+   *
+   * @default true
+   */
+  readonly reuseDecisions?: boolean;
 
   /**
    * Alarm when the oldest message in the intake queue is older than this (the pipeline is stuck or
@@ -173,13 +203,32 @@ export interface ModerationPipelineProps {
    * @default - none
    */
   readonly moderators?: iam.IRole[];
+
+  /**
+   * Decision events (docs/events.md; docs/architecture.md, invariant 8): one `Moderation Decision`
+   * event per record of the history on EventBridge (`bus`, `source`), optionally REJECTED and REVIEW
+   * to an SNS topic (`flaggedTopic`) and every event to an HTTPS webhook (`webhookUrl`). Route them
+   * with `pipeline.onDecision(...)`. `false`: no events, and no stream on the table.
+   *
+   * @default - events on the account's default bus, source 'upload-moderation'; no topic, no webhook
+   */
+  readonly events?: DecisionEventsOptions | false;
+
+  /**
+   * The share (0 to 1) of automated APPROVED and REJECTED decisions that also go to the review queue
+   * for a blind quality check (the reviewer does not see the verdict; `moderation quality` reports
+   * the agreement). Chosen by a hash of the job id, so a redelivery makes the same choice. 0: none.
+   *
+   * @default 0.01
+   */
+  readonly qualitySampleRate?: number;
 }
 
 /** The props with every default filled in (the constructs to adopt stay optional: they have no default). */
 export type ResolvedPipelineProps = Required<Omit<ModerationPipelineProps, ConstructProps>> & Pick<ModerationPipelineProps, ConstructProps>;
 
 /** Props that hold constructs of the user's app: no default. */
-type ConstructProps = 'alarmTopic' | 'uploadsBucket' | 'moderators';
+type ConstructProps = 'alarmTopic' | 'uploadsBucket' | 'moderators' | 'events';
 
 /** The defaults of ModerationPipelineProps (shared with the handlers' own defaults where they overlap). */
 export const PIPELINE_DEFAULTS: Readonly<Required<Omit<ModerationPipelineProps, ConstructProps>>> = {
@@ -194,9 +243,12 @@ export const PIPELINE_DEFAULTS: Readonly<Required<Omit<ModerationPipelineProps, 
   maxBatchingWindow: Duration.seconds(1),
   statusShards: DEFAULT_STATUS_SHARDS,
   logRetention: logs.RetentionDays.ONE_MONTH,
-  logLevel: 'INFO',
+  logLevel: 'WARN',
+  workflowLogLevel: 'ERROR',
+  reuseDecisions: true,
   maxIntakeMessageAge: Duration.minutes(10),
   servingGate: true,
+  qualitySampleRate: DEFAULTS.qualitySampleRate,
 };
 
 /** Lambda's environment (all variables together) is limited to 4 KB; leave room for the others. */
@@ -240,6 +292,10 @@ function validate(scope: Construct, settings: ResolvedPipelineProps): void {
     problems.push(`statusShards must be an integer from 1 to 100, got ${settings.statusShards}`);
   }
   if (!settings.reviewModelId.trim()) problems.push('reviewModelId must not be empty');
+  if (!['ALL', 'ERROR', 'FATAL', 'OFF'].includes(settings.workflowLogLevel)) problems.push(`workflowLogLevel must be ALL, ERROR, FATAL or OFF, got "${settings.workflowLogLevel}"`);
+  if (!(Number.isFinite(settings.qualitySampleRate) && settings.qualitySampleRate >= 0 && settings.qualitySampleRate <= 1)) {
+    problems.push(`qualitySampleRate must be a number from 0 to 1, got ${settings.qualitySampleRate}`);
+  }
   if (problems.length) throw new Error(`ModerationPipeline ${scope.node.path}: ${problems.join('; ')}`);
 }
 

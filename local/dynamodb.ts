@@ -16,6 +16,7 @@ import {
 import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } from './net.ts';
 import { UserFacingError } from '../functions/lib/errors.ts';
+import { tapPutItems, type TableStream } from './decision-events.ts';
 
 export const DECISION_TABLE_NAME = 'moderation-decisions';
 
@@ -26,6 +27,8 @@ export interface LocalDynamoOptions {
   host?: string;
   region?: string;
   tableName?: string;
+  /** Told about every PutItem on the table, before and after (the local table stream: local/decision-events.ts). */
+  stream?: TableStream;
 }
 
 export interface LocalDynamo {
@@ -128,6 +131,7 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
     release = acquireLock(`${options.path}.lock`, `the decision table's store ${options.path}`);
   }
   const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  if (options.stream) tapPutItems(server, tableName, options.stream);
   let port: number;
   try {
     port = await listen(server, options.port ?? 0, host);

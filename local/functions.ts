@@ -6,7 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { definitionSubstitutions, FUNCTION_MEMORY_MB, STEPS, type WorkflowStep } from '../functions/lib/pipeline-settings.ts';
+import { readFileSync } from 'node:fs';
+import { DEFINITION_FILE, definitionSubstitutions, FUNCTION_MEMORY_MB, SETTLE_FUNCTION_MEMORY_MB, STEPS, type WorkflowStep } from '../functions/lib/pipeline-settings.ts';
 import { LocalWorkflow, type StepFunction } from './workflow.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './net.ts';
 
@@ -18,6 +19,7 @@ export const FUNCTION_NAMES = {
   record: 'moderation-record',
   apply: 'moderation-apply',
   fail: 'moderation-fail',
+  settle: 'moderation-settle',
 } as const;
 
 export type StepName = WorkflowStep;
@@ -26,6 +28,9 @@ export type StepName = WorkflowStep;
 export type StepHandler = (state: never) => Promise<unknown>;
 export type IngestHandler = (event: SQSEvent, context?: unknown) => Promise<SQSBatchResponse | void | undefined | null>;
 
+/** The settle handler (functions/settle.ts): a Step Functions execution status change event in. */
+export type SettleHandler = (event: never, context?: unknown) => Promise<unknown>;
+
 export interface ModerationHandlers {
   ingest: IngestHandler;
   detect: StepHandler;
@@ -33,6 +38,8 @@ export interface ModerationHandlers {
   record: StepHandler;
   apply: StepHandler;
   fail: StepHandler;
+  /** Settles a STANDARD execution that ended badly outside the fail path (absent: nothing does). */
+  settle?: SettleHandler;
 }
 
 /** Imports functions/<name>.ts for each handler. Call only once process.env holds the configuration. */
@@ -42,10 +49,10 @@ export async function loadHandlers(): Promise<ModerationHandlers> {
     if (typeof module.handler !== 'function') throw new TypeError(`functions/${name}.ts does not export a handler function`);
     return module.handler as never;
   };
-  const [ingest, detect, review, record, apply, fail] = await Promise.all(
-    (['ingest', 'detect', 'review', 'record', 'apply', 'fail'] as const).map((name) => load(name)),
+  const [ingest, detect, review, record, apply, fail, settle] = await Promise.all(
+    (['ingest', 'detect', 'review', 'record', 'apply', 'fail', 'settle'] as const).map((name) => load(name)),
   );
-  return { ingest, detect, review, record, apply, fail };
+  return { ingest, detect, review, record, apply, fail, settle };
 }
 
 /** A Lambda context object for one invocation. */
@@ -72,6 +79,7 @@ export function lambdaContext(functionName: string, timeoutMs = 300_000, region 
 
 /** The memory the CDK stack gives this function (functions/lib/pipeline-settings.ts); 1024 MB for a name that is not a pipeline step. */
 function memoryOf(functionName: string): number {
+  if (functionName === FUNCTION_NAMES.settle) return SETTLE_FUNCTION_MEMORY_MB;
   const step = STEPS.find((name) => FUNCTION_NAMES[name] === functionName);
   return step ? FUNCTION_MEMORY_MB[step] : 1024;
 }
@@ -125,6 +133,11 @@ export interface ModerationWorkflowOptions {
   contextualReview: boolean;
   retryIntervalOverrides?: Record<string, number | number[]>;
   definition?: string;
+  /**
+   * A local override of the definition's TimeoutSeconds (tests make an execution time out in a
+   * second or two). The file, and what the CDK deploys, keep their own value.
+   */
+  timeoutSeconds?: number;
 }
 
 /** statemachine/moderation.asl.json with each Task answered by its handler, invoked like Lambda. */
@@ -134,6 +147,12 @@ export function moderationWorkflow(options: ModerationWorkflowOptions): LocalWor
     substitutions: moderationSubstitutions(options.contextualReview),
     functions: Object.fromEntries(steps.map((step) => [FUNCTION_NAMES[step], asStepFunction(FUNCTION_NAMES[step], options.handlers[step] as never)])),
     retryIntervalOverrides: options.retryIntervalOverrides,
-    definition: options.definition,
+    definition: options.timeoutSeconds === undefined ? options.definition : withTimeout(options.definition ?? readFileSync(DEFINITION_FILE, 'utf8'), options.timeoutSeconds),
   });
+}
+
+/** The definition with another execution TimeoutSeconds (a local override; placeholders stay as they are). */
+function withTimeout(definition: string, timeoutSeconds: number): string {
+  if (!(timeoutSeconds > 0)) throw new RangeError(`timeoutSeconds must be positive, got ${timeoutSeconds}`);
+  return JSON.stringify({ ...(JSON.parse(definition) as object), TimeoutSeconds: timeoutSeconds });
 }

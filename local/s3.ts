@@ -20,6 +20,7 @@ import S3rver from 's3rver';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { buildS3Notification } from '../functions/lib/s3-event.ts';
 import { closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK, silentLogger, sleep, type LocalLogger } from './net.ts';
+import { accessKeyOf, checkServingGate, statusTagIn, type ServingGateOptions } from './serving-gate.ts';
 
 export const UPLOADS_BUCKET = 'moderation-uploads';
 export const QUARANTINE_BUCKET = 'moderation-quarantine';
@@ -68,6 +69,8 @@ export interface LocalS3Options {
    * undecided object, and sending both would moderate an object twice under two job ids).
    */
   spooledAtStart?: 'resend' | 'hold';
+  /** Enforce the uploads bucket's serving gate (local/serving-gate.ts) for requests not signed by the pipeline. */
+  servingGate?: ServingGateOptions;
   log?: LocalLogger;
 }
 
@@ -203,7 +206,28 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   });
 
   const koa = s3rver.callback();
+  const gate = options.servingGate;
+  const readStatus = async (bucket: string, key: string): Promise<string | undefined> => {
+    const tagging = await (store as { getSubresource(b: string, k: string, t: string): Promise<{ toXML(): string } | null> })
+      .getSubresource(bucket, key, 'tagging')
+      .catch(() => null);
+    return statusTagIn(tagging?.toXML());
+  };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (!gate) return serve(req, res);
+    void (async () => {
+      const body = await peekTaggingBody(req, gate);
+      const verdict = body === 'length-required' ? { allowed: false as const, reason: 'a tagging request needs a Content-Length' } : await checkServingGate(req, gate, readStatus, body);
+      if (verdict.allowed) return serve(req, res);
+      res.writeHead(403, { 'Content-Type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${escapeXml(verdict.reason)}</Message><RequestId>local</RequestId></Error>`);
+    })().catch((err: Error) => {
+      log.warn('serving gate failed; request refused', { error: err.message });
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  };
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     // s3rver only knows its own access key (S3RVER) and does not verify SigV4 anyway: present every
     // request as signed with it, so clients with real (or any) credentials work unchanged.
     const auth = req.headers.authorization;
@@ -598,4 +622,46 @@ function checkPartNumber(partNumber: unknown): void {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 10_000) {
     throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: text });
   }
+}
+
+/**
+ * A PutObjectTagging body from someone other than the pipeline, read ahead so the gate can see its
+ * tag keys, then put back for s3rver to read as usual. Other requests are left untouched.
+ */
+async function peekTaggingBody(req: IncomingMessage, gate: ServingGateOptions): Promise<string | undefined | 'length-required'> {
+  if ((req.method ?? '').toUpperCase() !== 'PUT' || !/[?&]tagging(=|&|$)/.test(req.url ?? '')) return undefined;
+  const key = accessKeyOf(req);
+  if (key !== undefined && gate.pipelineAccessKeys.includes(key)) return undefined;
+  const length = Number(req.headers['content-length']);
+  if (!Number.isInteger(length) || length < 0) return 'length-required';
+  if (length === 0) return '';
+  const chunks: Buffer[] = [];
+  let received = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while (received < length && (chunk = req.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        received += chunk.length;
+      }
+      if (received >= length) done();
+    };
+    const done = () => {
+      req.off('readable', onReadable);
+      req.off('error', reject);
+      req.off('end', done);
+      resolve();
+    };
+    req.on('readable', onReadable);
+    req.on('error', reject);
+    req.on('end', done);
+  });
+  const body = Buffer.concat(chunks);
+  // Not yet at 'end' (nothing more was asked for), so the stream takes the bytes back.
+  req.unshift(body);
+  return body.toString('utf8');
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

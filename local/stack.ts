@@ -19,14 +19,17 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULTS, ENV, type WorkflowType } from '../functions/lib/config.ts';
 import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
 import { resolvePolicy } from '../functions/lib/policy.ts';
-import { startLocalS3, DEFAULT_UPLOADS_PREFIX, QUARANTINE_BUCKET, UPLOADS_BUCKET, type LocalS3 } from './s3.ts';
+import { startLocalS3, type NotifiedEvent, DEFAULT_UPLOADS_PREFIX, QUARANTINE_BUCKET, UPLOADS_BUCKET, type LocalS3 } from './s3.ts';
 import { startLocalSqs, DEFAULT_VISIBILITY_TIMEOUT_SECONDS, type LocalSqs } from './sqs.ts';
-import { MAX_RECEIVE_COUNT } from '../functions/lib/pipeline-settings.ts';
+import { EXECUTION_STATUS_CHANGE, MAX_RECEIVE_COUNT, UNSETTLED_END_STATUSES } from '../functions/lib/pipeline-settings.ts';
 import { startLocalDynamo, DECISION_TABLE_NAME, type LocalDynamo } from './dynamodb.ts';
-import { startStepFunctionsEndpoint, type ExecutionRunner, type StepFunctionsEndpoint } from './stepfunctions.ts';
+import { localDecisionEvents, type LocalDecisionEvents } from './decision-events.ts';
+import { webhookUrlProblem, type WebhookSettings } from './webhook-delivery.ts';
+import { startStepFunctionsEndpoint, type ExecutionRunner, type ExecutionStatusChangeEvent, type StepFunctionsEndpoint } from './stepfunctions.ts';
 import { startPoller, type Poller } from './poller.ts';
 import { FUNCTION_NAMES, lambdaContext, loadHandlers, moderationWorkflow, throughJson, type ModerationHandlers } from './functions.ts';
 import { allowBrowserOrigins, consoleLogger, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
@@ -103,6 +106,23 @@ export interface LocalStackOptions {
   functions?: Partial<ModerationHandlers>;
   /** Per-state retry waits in ms (tests set 0 to skip the ASL's backoff). */
   retryIntervalOverrides?: Record<string, number | number[]>;
+  /**
+   * The executions' TimeoutSeconds, overriding the definition's (270) locally only: tests make a
+   * STANDARD execution time out to see it settled (functions/settle.ts).
+   */
+  executionTimeoutSeconds?: number;
+  /**
+   * The uploads bucket's serving gate (default on, as the construct's bucket policy): requests not
+   * signed with the stack's own access key may read a moderated object only once it is APPROVED, and
+   * may not write moderation-* tags.
+   */
+  servingGate?: boolean;
+  /**
+   * The ObjectCreated events the uploads bucket notifies (default: all that add content, as the
+   * construct configures). The reliability harness leaves out Copy to stage objects silently and
+   * then play S3's part itself.
+   */
+  notifiedEvents?: readonly NotifiedEvent[];
   /** Save queue messages at stop and restore them at start (default true). */
   persistQueues?: boolean;
   /**
@@ -115,6 +135,25 @@ export interface LocalStackOptions {
    * decision (local/recovery.ts). Default true.
    */
   recoverAfterUncleanStop?: boolean;
+  /**
+   * Decision events (invariant 8, docs/events.md) go to this webhook, signed; without it they are kept
+   * in `<home>/events/` only. `drainOnStopMs`: how long stop() waits for outstanding deliveries
+   * (default 5,000 ms); what is still pending then is sent at the next start.
+   */
+  webhook?: WebhookSettings & { drainOnStopMs?: number };
+  /**
+   * The share (0 to 1) of automated APPROVED/REJECTED decisions that also go to the review queue for a
+   * blind quality check (functions/lib/quality.ts). Default 0 here, so a stack started from code (the
+   * tests) keeps exact histories; `moderation run|serve` pass `--quality-sample`, default
+   * DEFAULTS.qualitySampleRate (0.01), as the construct does.
+   */
+  qualitySampleRate?: number;
+  /**
+   * Never pay twice for the same bytes (functions/content-reuse.ts): identical bytes repeat their
+   * decision and near-duplicates of rejected images are rejected, without Rekognition. Default: on,
+   * as the construct does, unless $REUSE_DECISIONS is `off`.
+   */
+  reuseDecisions?: boolean;
 }
 
 
@@ -149,6 +188,8 @@ export interface LocalStack {
    * failed and was logged). Never rejects.
    */
   recovery: Promise<RecoveryReport | undefined>;
+  /** The decision events: the outbox under `<home>/events/` and the webhook worker (local/decision-events.ts). */
+  events: LocalDecisionEvents;
   /** Graceful: finishes in-flight batches and executions, saves queued messages, closes every server. */
   stop(): Promise<void>;
 }
@@ -203,8 +244,16 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   // The queue's RedrivePolicy and the poller's last-receive check below use the same count as the CDK stack.
   const sqs = await startLocalSqs({ port: ports.sqs, visibilityTimeoutSeconds: visibilityTimeout, maxReceiveCount: MAX_RECEIVE_COUNT });
   cleanup.push(() => sqs.close());
-  const dynamodb = await startLocalDynamo({ path: join(home, 'dynamodb'), port: ports.dynamodb, tableName: DECISION_TABLE_NAME });
+  const rate = options.qualitySampleRate;
+  if (rate !== undefined && !(Number.isFinite(rate) && rate >= 0 && rate <= 1)) throw new LocalStackConfigurationError(`qualitySampleRate must be from 0 to 1, got ${rate}`);
+  // The table's stream feeds the decision events: every record written gets one (invariant 8).
+  const webhookProblem = options.webhook && webhookUrlProblem(options.webhook.url);
+  if (webhookProblem) throw new LocalStackConfigurationError(`webhook: ${webhookProblem}`);
+  const events = localDecisionEvents({ home, webhook: options.webhook, log });
+  const dynamodb = await startLocalDynamo({ path: join(home, 'dynamodb'), port: ports.dynamodb, tableName: DECISION_TABLE_NAME, stream: events.stream });
   cleanup.push(() => dynamodb.close());
+  await events.start({ endpoint: dynamodb.endpoint, region, tableName: dynamodb.tableName, statusShards });
+  cleanup.push(() => events.stop());
   // The data directory is this process's now (dynamodb's lock): a marker left by the last run means it
   // did not stop gracefully. S3 then opens at a whole second, which tells its uploads from ours.
   const uncleanStop = readRunningMarker(home);
@@ -214,14 +263,19 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   const boundary = recovering ? await nextWholeSecond() : new Date();
   const notifier = new SQSClient({ endpoint: sqs.endpoint, region, credentials: DUMMY_CREDENTIALS });
   cleanup.push(async () => notifier.destroy());
+  // The keys the pipeline's own requests are signed with (the gate exempts them): the stack's dummy
+  // key, and the user's own when the handlers keep real credentials for Bedrock (added below).
+  const pipelineAccessKeys: string[] = [DUMMY_CREDENTIALS.accessKeyId];
   const s3 = await startLocalS3({
     directory: join(home, 's3'),
     port: ports.s3,
     region,
     buckets: [UPLOADS_BUCKET, QUARANTINE_BUCKET],
-    notifications: [{ bucket: UPLOADS_BUCKET, prefix: uploadsPrefix, configurationId: 'moderation-intake', queueUrl: sqs.intakeQueueUrl, sqs: notifier }],
+    notifications: [{ bucket: UPLOADS_BUCKET, prefix: uploadsPrefix, events: options.notifiedEvents, configurationId: 'moderation-intake', queueUrl: sqs.intakeQueueUrl, sqs: notifier }],
     spoolFile: join(home, 'undelivered-notifications.jsonl'),
     spooledAtStart: recovering ? 'hold' : 'resend',
+    // Invariant 7 locally: only the pipeline (this stack's own key) reads unapproved uploads.
+    servingGate: options.servingGate === false ? undefined : { bucket: UPLOADS_BUCKET, prefix: uploadsPrefix, pipelineAccessKeys },
     log,
   });
   cleanup.push(() => s3.close());
@@ -241,6 +295,8 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
 
   // The workflow is attached once the handlers are loaded (they need the endpoint's URL in their env).
   let workflow: ExecutionRunner | undefined;
+  // So is the settle handler, which the endpoint's status change events reach (EventBridge's rule on AWS).
+  let settleEnded: ((event: ExecutionStatusChangeEvent) => Promise<unknown>) | undefined;
   const stepFunctions = await startStepFunctionsEndpoint({
     port: ports.stepfunctions,
     region,
@@ -251,6 +307,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
         workflow: { execute: (input, execution) => workflow!.execute(input, execution) },
       },
     ],
+    statusChanges: (event) => settleEnded?.(event),
     log,
   });
   cleanup.push(() => stepFunctions.close());
@@ -275,6 +332,13 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
 
   // 2. The handlers' environment, then the handlers.
   const env = handlerEnvironment({ endpoints, names, policy, workflowType, options, uploadsPrefix, log });
+  if (env.AWS_ACCESS_KEY_ID !== DUMMY_CREDENTIALS.accessKeyId) {
+    // Real credentials kept for Bedrock sign the handlers' S3 requests too: the gate must know them.
+    const probe = new S3Client({ region });
+    const real = await probe.config.credentials().catch(() => undefined);
+    probe.destroy();
+    if (real?.accessKeyId) pipelineAccessKeys.push(real.accessKeyId);
+  }
   for (const [key, value] of Object.entries(env)) {
     if (!restoreEnv.has(key)) restoreEnv.set(key, process.env[key]);
     process.env[key] = value;
@@ -294,7 +358,22 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     }
   }
   const handlers = { ...loaded, ...options.functions } as ModerationHandlers;
-  workflow = moderationWorkflow({ handlers, contextualReview: Boolean(options.contextualReview), retryIntervalOverrides: options.retryIntervalOverrides });
+  workflow = moderationWorkflow({
+    handlers,
+    contextualReview: Boolean(options.contextualReview),
+    retryIntervalOverrides: options.retryIntervalOverrides,
+    timeoutSeconds: options.executionTimeoutSeconds,
+  });
+  // The CDK stack's EventBridge rule: this state machine's executions that ended FAILED, TIMED_OUT or ABORTED.
+  const settle = handlers.settle;
+  settleEnded = settle
+    ? async (event) => {
+        const { source, detail } = event;
+        if (source !== EXECUTION_STATUS_CHANGE.source || event['detail-type'] !== EXECUTION_STATUS_CHANGE.detailType) return;
+        if (detail.stateMachineArn !== names.stateMachineArn || !(UNSETTLED_END_STATUSES as readonly string[]).includes(detail.status)) return;
+        await settle(throughJson(event) as never, lambdaContext(FUNCTION_NAMES.settle, 60_000, region));
+      }
+    : undefined;
 
   // 3. Messages saved by the last graceful stop, then the event source mapping.
   const sqsDir = join(home, 'sqs');
@@ -365,6 +444,16 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       pollerClient.destroy();
       await step('detector', () => detector.close());
       await step('sqs', () => sqs.close());
+      await step('decision events', async () => {
+        const drainMs = options.webhook?.drainOnStopMs ?? 5_000;
+        if (!(await events.drain(drainMs))) {
+          const pending = events.delivery?.outstanding ?? 0;
+          const message = `${pending} webhook ${pending === 1 ? 'delivery' : 'deliveries'} still pending after ${drainMs} ms: they resume at the next start with a webhook, or send them with \`moderation events redeliver\``;
+          if (log.notice) log.notice(message);
+          else log.warn(message);
+        }
+        await events.stop();
+      });
       await step('dynamodb', () => dynamodb.close());
       restoreEnvironment(restoreEnv);
       revokeOrigins();
@@ -374,7 +463,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       if (errors.length) throw new AggregateError(errors, 'the local stack did not stop cleanly');
     })());
 
-  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, recovery, stop };
+  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, recovery, events, stop };
 }
 
 
@@ -408,6 +497,8 @@ function handlerEnvironment({ endpoints, names, policy, workflowType, uploadsPre
     [ENV.policy]: policy,
     [ENV.reviewModelId]: options.contextualReview?.modelId ?? process.env[ENV.reviewModelId] ?? DEFAULTS.reviewModelId,
     [ENV.statusShards]: String(names.statusShards),
+    [ENV.qualitySampleRate]: String(options.qualitySampleRate ?? 0),
+    [ENV.reuseDecisions]: (options.reuseDecisions ?? process.env[ENV.reuseDecisions]?.trim().toLowerCase() !== 'off') ? 'on' : 'off',
   };
   // Real credentials are kept for Bedrock when review is on; otherwise nothing here needs AWS, and
   // dummy credentials spare the SDK a credential lookup (an expired SSO session would break it).

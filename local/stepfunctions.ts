@@ -1,20 +1,27 @@
 /**
  * A small Step Functions-compatible endpoint (AWS JSON 1.0, X-Amz-Target AWSStepFunctions.*) in
  * front of LocalWorkflow, so the ingest handler's unchanged SFNClient starts executions locally:
- * StartExecution, StartSyncExecution, DescribeExecution (plus DescribeStateMachine), with the real
- * response shapes and errors ({__type, message}). Executions run in this process; a bounded history
- * is kept in memory for DescribeExecution (nothing persists across a restart).
+ * StartExecution, StartSyncExecution, DescribeExecution, StopExecution (plus DescribeStateMachine),
+ * with the real response shapes and errors ({__type, message}). Executions run in this process; a
+ * bounded history is kept in memory for DescribeExecution (nothing persists across a restart).
+ *
+ * Like Step Functions on AWS, each status change of a STANDARD execution (RUNNING, then SUCCEEDED,
+ * FAILED, TIMED_OUT or ABORTED) is told as an EventBridge "Step Functions Execution Status Change"
+ * event, to `statusChanges`, delivered asynchronously and retried like an asynchronous Lambda
+ * invocation; Express executions send none.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ExecutionResult } from './workflow.ts';
+import { EXECUTION_STATUS_CHANGE } from '../functions/lib/pipeline-settings.ts';
 import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, silentLogger, type LocalLogger } from './net.ts';
 
 export type StateMachineType = 'EXPRESS' | 'STANDARD';
 
 /** Anything that runs an execution to its end the way LocalWorkflow does. */
 export interface ExecutionRunner {
-  execute(input: unknown, execution: { id: string; name: string }): Promise<ExecutionResult>;
+  /** `signal` aborts the execution (StopExecution): it should then end ABORTED. */
+  execute(input: unknown, execution: { id: string; name: string; signal?: AbortSignal }): Promise<ExecutionResult>;
 }
 
 export interface LocalStateMachine {
@@ -35,7 +42,44 @@ export interface StepFunctionsEndpointOptions {
   historyLimit?: number;
   /** STANDARD execution names remembered (a name cannot be reused). Default 50,000. */
   nameLimit?: number;
+  /**
+   * Told every status change of a STANDARD execution, as the EventBridge event Step Functions
+   * sends on AWS. Called asynchronously (the execution does not wait); a throw is retried
+   * `statusChangeAttempts` times in all, like an asynchronous Lambda invocation, then logged.
+   */
+  statusChanges?: (event: ExecutionStatusChangeEvent) => unknown;
+  /** Deliveries of one status change event (1 + retries). Default 3, as Lambda's asynchronous invocation. */
+  statusChangeAttempts?: number;
+  /** Wait before a status change event's retry, times the attempt number. Default 1,000 ms. */
+  statusChangeRetryMs?: number;
   log?: LocalLogger;
+}
+
+/** The EventBridge event Step Functions sends for a Standard execution's status change. */
+export interface ExecutionStatusChangeEvent {
+  version: '0';
+  id: string;
+  'detail-type': typeof EXECUTION_STATUS_CHANGE.detailType;
+  source: typeof EXECUTION_STATUS_CHANGE.source;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: {
+    executionArn: string;
+    stateMachineArn: string;
+    name: string;
+    status: ExecutionStatus;
+    /** Epoch milliseconds. */
+    startDate: number;
+    stopDate: number | null;
+    input: string;
+    inputDetails: { included: boolean };
+    output: string | null;
+    outputDetails: { included: boolean } | null;
+    error: string | null;
+    cause: string | null;
+  };
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -62,6 +106,8 @@ export interface StepFunctionsEndpoint {
   executions(): ExecutionRecord[];
   /** Executions still running (StartExecution runs them in the background). */
   running(): number;
+  /** Status change events being delivered (or waiting for a retry). */
+  statusChangesInFlight(): number;
   /** Stops accepting requests and waits for running executions to end. */
   close(): Promise<void>;
 }
@@ -100,7 +146,37 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
   /** STANDARD names are unique per state machine: `${stateMachineArn}|${name}` → execution arn. */
   const standardNames = new Map<string, string>();
   const runningExecutions = new Set<Promise<unknown>>();
+  /** Abort controllers of running STANDARD executions (StopExecution). */
+  const stoppers = new Map<string, AbortController>();
+  const deliveries = new Set<Promise<unknown>>();
+  const attempts = Math.max(1, options.statusChangeAttempts ?? 3);
+  const retryMs = Math.max(0, options.statusChangeRetryMs ?? 1_000);
   let closing = false;
+
+  /** Tells a STANDARD execution's status change to the listener, in the background, retried. */
+  const tell = (record: ExecutionRecord) => {
+    const listener = options.statusChanges;
+    if (!listener || record.type !== 'STANDARD') return;
+    const event = statusChangeEvent(record, region, accountId);
+    const delivery = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await listener(event);
+          return;
+        } catch (err) {
+          const context = { executionArn: record.executionArn, status: record.status, attempt, error: (err as Error).message };
+          if (attempt >= attempts) {
+            log.error('status change event not delivered; giving up', context);
+            return;
+          }
+          log.warn('status change event not delivered; retrying', context);
+          await new Promise((resolve) => setTimeout(resolve, retryMs * attempt));
+        }
+      }
+    })();
+    deliveries.add(delivery);
+    void delivery.finally(() => deliveries.delete(delivery));
+  };
 
   const remember = (record: ExecutionRecord) => {
     history.set(record.executionArn, record);
@@ -120,11 +196,17 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
 
   const run = async (machine: LocalStateMachine, record: ExecutionRecord): Promise<void> => {
     let result: ExecutionResult;
+    const stopper = new AbortController();
+    if (record.type === 'STANDARD') stoppers.set(record.executionArn, stopper);
     try {
-      result = await machine.workflow.execute(JSON.parse(record.input), { id: record.executionArn, name: record.name });
+      result = await machine.workflow.execute(JSON.parse(record.input), { id: record.executionArn, name: record.name, signal: stopper.signal });
     } catch (err) {
       result = { status: 'FAILED', error: (err as Error).name || 'States.Runtime', cause: (err as Error).message, events: [] };
+    } finally {
+      stoppers.delete(record.executionArn);
     }
+    // StopExecution ended it already (and told so).
+    if (record.status !== 'RUNNING') return;
     record.status = result.status;
     record.stopDate = new Date();
     if (result.status === 'SUCCEEDED') record.output = JSON.stringify(result.output ?? null);
@@ -133,6 +215,7 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
       record.cause = result.cause;
       log.warn('execution did not succeed', { executionArn: record.executionArn, status: result.status, error: result.error });
     }
+    tell(record);
   };
 
   const start = (body: Record<string, unknown>, sync: boolean): { record: ExecutionRecord; done: Promise<void>; reused?: boolean } => {
@@ -181,6 +264,7 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
       input,
     };
     remember(record);
+    tell(record);
     const done = run(machine, record);
     runningExecutions.add(done);
     void done.finally(() => runningExecutions.delete(done));
@@ -238,6 +322,25 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
       if (record.cause !== undefined) response.cause = record.cause;
       return response;
     },
+    async StopExecution(body) {
+      const executionArn = stringField(body, 'executionArn', true)!;
+      if (!/^arn:aws[a-z-]*:states:[^:]*:[^:]*:(execution|express):/.test(executionArn)) {
+        throw new StepFunctionsError('InvalidArn', `Invalid Arn: 'Resource type not valid in this context: ${executionArn}'`);
+      }
+      const record = history.get(executionArn);
+      if (!record) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+      if (record.type !== 'STANDARD') throw new StepFunctionsError('ValidationException', 'This operation is not supported by this type of state machine');
+      if (record.status === 'RUNNING') {
+        record.status = 'ABORTED';
+        record.stopDate = new Date();
+        record.error = stringField(body, 'error');
+        record.cause = stringField(body, 'cause');
+        stoppers.get(executionArn)?.abort();
+        log.warn('execution stopped', { executionArn, error: record.error });
+        tell(record);
+      }
+      return { stopDate: epoch(record.stopDate ?? new Date()) };
+    },
     async DescribeStateMachine(body) {
       const stateMachineArn = stringField(body, 'stateMachineArn', true)!;
       const machine = machines.get(stateMachineArn);
@@ -289,10 +392,40 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
     stateMachineArn: (name) => stateMachineArnFor(name, region, accountId),
     executions: () => [...history.values()].map((record) => ({ ...record })),
     running: () => runningExecutions.size,
+    statusChangesInFlight: () => deliveries.size,
     close: async () => {
       closing = true;
-      while (runningExecutions.size) await Promise.allSettled([...runningExecutions]);
+      while (runningExecutions.size || deliveries.size) await Promise.allSettled([...runningExecutions, ...deliveries]);
       await closeServer(server);
+    },
+  };
+}
+
+/** The EventBridge event of an execution's current status, as Step Functions sends it. */
+function statusChangeEvent(record: ExecutionRecord, region: string, accountId: string): ExecutionStatusChangeEvent {
+  const ended = record.status !== 'RUNNING';
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': EXECUTION_STATUS_CHANGE.detailType,
+    source: EXECUTION_STATUS_CHANGE.source,
+    account: accountId,
+    time: (record.stopDate ?? record.startDate).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region,
+    resources: [record.executionArn],
+    detail: {
+      executionArn: record.executionArn,
+      stateMachineArn: record.stateMachineArn,
+      name: record.name,
+      status: record.status,
+      startDate: record.startDate.getTime(),
+      stopDate: ended ? (record.stopDate ?? new Date()).getTime() : null,
+      input: record.input,
+      inputDetails: { included: true },
+      output: record.output ?? null,
+      outputDetails: record.output === undefined ? null : { included: true },
+      error: record.error ?? null,
+      cause: record.cause ?? null,
     },
   };
 }

@@ -86,11 +86,14 @@ export class LocalWorkflow {
   }
 
   /** Runs one execution to its end; never throws for a failed execution (the status says so). */
-  async execute(input: unknown, execution: { id: string; name: string }): Promise<ExecutionResult> {
+  async execute(input: unknown, execution: { id: string; name: string; signal?: AbortSignal }): Promise<ExecutionResult> {
     const run = this.machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: this.taskHandlers as never, retryIntervalOverrides: this.options.retryIntervalOverrides },
       context: { Execution: { Id: execution.id, Name: execution.name, Input: input, StartTime: new Date().toISOString() } } as never,
     });
+    // StopExecution: the execution ends ABORTED at once (a Task in flight finishes unheard).
+    if (execution.signal?.aborted) run.abort();
+    else execution.signal?.addEventListener('abort', () => run.abort(), { once: true });
     const events: EventLog[] = [];
     const collecting = (async () => {
       for await (const event of run.eventLogs) events.push(event as unknown as EventLog);

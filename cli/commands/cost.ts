@@ -11,6 +11,7 @@ import { PRICES } from '../../functions/lib/pricing.ts';
 import { parseChoice, parseFraction, parseInteger } from '../flags.ts';
 import { renderTable, UsageError, type Row } from '../output.ts';
 import { DEFINITION_FILE } from '../../functions/lib/pipeline-settings.ts';
+import { DEFAULT_ANIMATION_MAX_FRAMES, MAX_ANIMATION_MAX_FRAMES } from '../../functions/lib/policy.ts';
 
 
 interface CostFlags {
@@ -21,6 +22,11 @@ interface CostFlags {
   reviewModel?: string;
   review?: boolean;
   batchSize?: string;
+  animatedShare?: string;
+  framesPerAnimation?: string;
+  duplicateRate?: string;
+  workflowLogLevel?: string;
+  logLevel?: string;
   json?: boolean;
 }
 
@@ -35,6 +41,11 @@ export function registerCost(program: Command): void {
     .option('--review-model <id>', `Bedrock model for contextual review of borderline images (default ${DEFAULTS.reviewModelId})`)
     .option('--no-review', 'contextual review off (the construct\'s default): borderline images wait for a human')
     .option('--batch-size <n>', 'intake messages per ingest invocation (default 10)')
+    .option('--animated-share <r>', 'share of images that are animations or multi-page files, judged frame by frame (default 0)')
+    .option('--frames-per-animation <n>', `Rekognition calls per animation (default ${DEFAULT_ANIMATION_MAX_FRAMES}, the policy's animation.maxFrames default)`)
+    .option('--duplicate-rate <r>', 'share of uploads that repeat an earlier decision: bytes already decided, or near-duplicates of rejected images (default 0)')
+    .option('--workflow-log-level <level>', "the state machine's log level: error (the construct's default) or all (every state, with execution data for express)")
+    .option('--log-level <level>', "the functions' log level: warn (the construct's default), info or debug")
     .option('--json', 'print the whole estimate (services, line items, paths, assumptions, prices) as JSON')
     .addHelpText(
       'after',
@@ -43,6 +54,8 @@ Examples:
   moderation cost --images 1000000 --borderline-rate 0.05
   moderation cost --images 50000000 --borderline-rate 2% --workflow standard --review-model amazon.nova-pro-v1:0
   moderation cost --images 1000000 --borderline-rate 0.05 --no-review --json
+  moderation cost --images 1000000 --borderline-rate 0.05 --animated-share 3% --frames-per-animation 6
+  moderation cost --images 1000000 --borderline-rate 0.05 --duplicate-rate 10%
 
 Known Bedrock models: ${Object.keys(PRICES.bedrock).join(', ')} (and their us./eu./apac./global. inference profiles).
 Prices are us-east-1 list prices transcribed on the date printed; most come from secondary sources:
@@ -59,12 +72,20 @@ function costCommand(flags: CostFlags): void {
   const rejectRate = flags.rejectRate === undefined ? undefined : parseFraction(flags.rejectRate, '--reject-rate');
   const workflow = parseChoice(flags.workflow ?? 'express', '--workflow', ['express', 'standard'] as const).toUpperCase() as 'EXPRESS' | 'STANDARD';
   const batchSize = flags.batchSize === undefined ? undefined : parseInteger(flags.batchSize, '--batch-size', { min: 1, max: 10_000 });
+  const animatedShare = flags.animatedShare === undefined ? undefined : parseFraction(flags.animatedShare, '--animated-share');
+  const framesPerAnimation =
+    flags.framesPerAnimation === undefined ? undefined : parseInteger(flags.framesPerAnimation, '--frames-per-animation', { min: 1, max: MAX_ANIMATION_MAX_FRAMES });
+  const duplicateRate = flags.duplicateRate === undefined ? undefined : parseFraction(flags.duplicateRate, '--duplicate-rate');
+  const workflowLogLevel =
+    flags.workflowLogLevel === undefined ? undefined : (parseChoice(flags.workflowLogLevel.toLowerCase(), '--workflow-log-level', ['error', 'all'] as const).toUpperCase() as 'ERROR' | 'ALL');
+  const logLevel =
+    flags.logLevel === undefined ? undefined : (parseChoice(flags.logLevel.toLowerCase(), '--log-level', ['warn', 'info', 'debug'] as const).toUpperCase() as 'WARN' | 'INFO' | 'DEBUG');
   if (flags.review === false && flags.reviewModel) throw new UsageError('--review-model and --no-review contradict each other');
   const reviewModelId = flags.review === false ? null : (flags.reviewModel ?? DEFAULTS.reviewModelId);
   const definition = JSON.parse(readFileSync(DEFINITION_FILE, 'utf8')) as AslDefinition;
   let estimate: CostEstimate;
   try {
-    estimate = estimateMonthlyCost({ images, borderlineRate, rejectRate, workflow, reviewModelId, batchSize }, definition);
+    estimate = estimateMonthlyCost({ images, borderlineRate, rejectRate, workflow, reviewModelId, batchSize, animatedShare, framesPerAnimation, duplicateRate, workflowLogLevel, logLevel }, definition);
   } catch (err) {
     if (err instanceof CostModelError) throw new UsageError(err.message);
     throw err;
@@ -93,7 +114,9 @@ export function describeEstimate(estimate: CostEstimate): string {
   const lines: string[] = [];
   lines.push(
     `${input.images.toLocaleString('en-US')} images/month, ${pct(input.borderlineRate)} borderline, ${pct(input.rejectRate)} rejected; ` +
-      `${input.workflow} workflow; contextual review ${input.reviewModelId ? `on (${input.reviewModelId})` : 'off'}`,
+      `${input.workflow} workflow; contextual review ${input.reviewModelId ? `on (${input.reviewModelId})` : 'off'}` +
+      (input.animatedShare > 0 ? `; ${pct(input.animatedShare)} animations, ${input.framesPerAnimation} frames judged each` : '') +
+      (input.duplicateRate > 0 ? `; ${pct(input.duplicateRate)} repeats of earlier decisions` : ''),
     '',
   );
   const serviceRows: Row[] = estimate.services.map((s) => ({
@@ -104,6 +127,19 @@ export function describeEstimate(estimate: CostEstimate): string {
   }));
   serviceRows.push({ service: 'Total', 'per month': usd(estimate.monthlyUsd), 'per 1,000 images': usd(estimate.per1000Usd), share: '100%' });
   lines.push(renderTable(serviceRows, ['service', 'per month', 'per 1,000 images', 'share']), '');
+  const overhead = estimate.services.filter((s) => s.service !== 'Rekognition' && s.service !== 'Bedrock').reduce((sum, s) => sum + s.per1000Usd, 0);
+  lines.push(`Around Rekognition (everything but Rekognition and Bedrock): $${overhead.toFixed(4)} per 1,000 images.`, '');
+  if (estimate.savings) {
+    const saved = estimate.savings;
+    const parts = Object.entries(saved.byService)
+      .filter(([, value]) => Math.abs(value) >= 0.005)
+      .map(([service, value]) => `${service} ${usd(value)}`);
+    lines.push(
+      `Reused decisions: ${Math.round(saved.reusedImages).toLocaleString('en-US')} uploads repeat an earlier decision, ${Math.round(saved.rekognitionCallsAvoided).toLocaleString('en-US')} Rekognition calls not made: ` +
+        `${usd(saved.monthlyUsd)} less per month (${usd(saved.per1000Usd)} per 1,000 images) than ${usd(saved.withoutReuseUsd)} without them${parts.length ? ` (${parts.join(', ')})` : ''}.`,
+      '',
+    );
+  }
 
   const itemRows: Row[] = estimate.services.flatMap((s) =>
     s.items.map((item) => ({

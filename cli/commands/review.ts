@@ -1,11 +1,22 @@
 /**
- * `moderation review list|show|approve|reject`: the images held for a human (status REVIEW) and the
- * human's decision, appended to the history (never overwriting the automated record) and applied
- * to the object (tag, or quarantine for a reject). See cli/human-review.ts.
+ * `moderation review list|show|approve|reject`: the review queue (images held for a human, appeals of
+ * rejections, blind quality samples) and the human's answer, appended to the history (never
+ * overwriting the automated record) and applied to the object (tag, quarantine for a reject, restore
+ * for a granted appeal; nothing for a blind answer). See cli/human-review.ts.
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { checkJobIdSyntax, decideReview, jobRecords, listPendingReviews, resolveJobId, validateReviewer, type HumanDecisionResult } from '../human-review.ts';
+import {
+  checkJobIdSyntax,
+  decideReview,
+  jobRecords,
+  listPendingReviews,
+  PENDING_KINDS,
+  resolveJobId,
+  validateReviewer,
+  type HumanDecisionResult,
+  type PendingKind,
+} from '../human-review.ts';
 import { shorten } from '../audit.ts';
 import { addTargetOptions, parseChoice, parseInteger, parseWhen, plural, withTarget, type TargetFlags } from '../flags.ts';
 import { escapeLines, renderTable, UsageError, type Row } from '../output.ts';
@@ -17,6 +28,7 @@ interface ListFlags extends TargetFlags {
   uploader?: string;
   order?: string;
   limit?: string;
+  kind?: string;
   json?: boolean;
 }
 
@@ -29,7 +41,7 @@ interface DecideFlags extends TargetFlags {
 export function registerReview(program: Command): void {
   const review = program
     .command('review')
-    .description('images held for a human: list them, show one, approve or reject it')
+    .description('the review queue (images held for a human, appeals, blind quality samples): list it, show one, approve or reject it')
     .addHelpText(
       'after',
       `
@@ -41,19 +53,22 @@ Examples:
 
 A job id may be shortened to a unique prefix (6+ characters). A decision is appended to the history
 (decidedBy human:<reviewer>) beside the automated one, then applied: APPROVED tags the object,
-REJECTED moves it to the quarantine bucket.`,
+REJECTED moves it to the quarantine bucket. On an appeal (moderation appeal) APPROVED grants it and
+restores the object from quarantine, REJECTED denies it. On a blind quality sample the answer is
+recorded (kind blind) and not applied: it measures the automation (moderation quality).`,
     );
 
   addTargetOptions(
     review
       .command('list')
-      .description('REVIEW decisions that no human has decided yet, longest waiting first')
+      .description('the review queue: images held for review, open appeals and blind quality samples, longest waiting first')
       .option('--since <when>', 'held at or after (date, date-time, or e.g. 7d ago)')
       .option('--until <when>', 'held at or before')
       .option('--uploader <id>', "only this uploader's images")
       .option('--order <order>', 'oldest (default) or newest first')
       .option('--limit <n>', 'at most this many (default 100)')
-      .option('--json', 'print a JSON array of the pending records'),
+      .option('--kind <kinds>', `only these kinds of work, comma separated: ${PENDING_KINDS.join(', ')}`)
+      .option('--json', 'print a JSON array of the pending records (a sample\'s record carries no verdict)'),
   ).action(async (flags: ListFlags) => {
     await listCommand(flags);
   });
@@ -72,7 +87,11 @@ REJECTED moves it to the quarantine bucket.`,
     addTargetOptions(
       review
         .command(verb)
-        .description(verb === 'approve' ? 'approve an image held for review (tags it APPROVED)' : 'reject an image held for review (moves it to quarantine)')
+        .description(
+          verb === 'approve'
+            ? 'approve an image in the review queue (tags it APPROVED; grants an appeal: restores it from quarantine)'
+            : 'reject an image in the review queue (moves it to quarantine; denies an appeal)',
+        )
         .argument('<jobId>', 'job id (or a unique prefix of an image held for review)')
         .option('--reason <text>', verb === 'approve' ? 'why (recorded in the history; default "approved by a reviewer")' : 'why (required; recorded in the history)')
         .option('--reviewer <id>', 'who decides (default $USER)')
@@ -89,18 +108,20 @@ async function listCommand(flags: ListFlags): Promise<void> {
   const until = flags.until === undefined ? undefined : parseWhen(flags.until, '--until', { endOfDay: true, now });
   const order = flags.order === undefined ? 'oldest' : parseChoice(flags.order, '--order', ['oldest', 'newest'] as const);
   const limit = parseInteger(flags.limit ?? '100', '--limit', { min: 1 });
+  const kinds = flags.kind === undefined ? undefined : flags.kind.split(',').map((kind) => parseChoice(kind, '--kind', PENDING_KINDS));
   await withTarget(flags, async (target) => {
-    const pending = await listPendingReviews(target, { since, until, order, limit, uploader: flags.uploader, now });
+    const pending = await listPendingReviews(target, { since, until, order, limit, uploader: flags.uploader, kinds, now });
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify(pending.map((p) => p.record), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(pending.map((p) => ({ ...p.record, queue: p.kind })), null, 2)}\n`);
       return;
     }
     if (pending.length === 0) {
       process.stdout.write('nothing is waiting for review\n');
       return;
     }
-    const rows: Row[] = pending.map(({ record, waitingMs }) => ({
+    const rows: Row[] = pending.map(({ kind, record, waitingMs }) => ({
       job: record.jobId.slice(0, 12),
+      kind: KIND_LABEL[kind],
       waiting: formatAge(waitingMs),
       key: record.key,
       uploader: record.uploader ?? '-',
@@ -108,7 +129,7 @@ async function listCommand(flags: ListFlags): Promise<void> {
       'decided by': record.decidedBy,
       reason: shorten(record.reason ?? '', 60),
     }));
-    process.stdout.write(`${renderTable(rows, ['job', 'waiting', 'key', 'uploader', 'label', 'decided by', 'reason'])}\n`);
+    process.stdout.write(`${renderTable(rows, ['job', 'kind', 'waiting', 'key', 'uploader', 'label', 'decided by', 'reason'])}\n`);
     process.stdout.write(`\n${plural(pending.length, 'image')} waiting for review. Decide with: moderation review approve|reject <job> --reason "..."\n`);
   });
 }
@@ -137,7 +158,7 @@ export function describeJob(records: DecisionRecord[]): string {
     '',
   ];
   for (const record of records) {
-    const kind = record.kind === 'human' ? 'human decision' : record.kind === 'failure' ? 'failure' : 'automated decision';
+    const kind = RECORD_KIND_LABEL[record.kind] ?? record.kind;
     lines.push(`${record.decidedAt}  ${record.status}  (${kind}, ${record.decidedBy})`);
     if (record.reason) lines.push(`  reason   ${record.reason}`);
     if (record.rule) lines.push(`  rule     ${record.rule.category}: ${record.rule.label} ${record.rule.confidence.toFixed(1)}% ≥ ${record.rule.action} ${record.rule.threshold ?? ''}`.trimEnd());
@@ -145,6 +166,10 @@ export function describeJob(records: DecisionRecord[]): string {
     if (record.error) lines.push(`  error    ${record.error.Error}`);
     if (record.policyVersion) lines.push(`  policy   ${record.policyVersion}${record.modelVersion ? `, model ${record.modelVersion}` : ''}`);
     if (record.supersedes) lines.push(`  supersedes ${record.supersedes}`);
+    if (record.contests) lines.push(`  contests ${record.contests}`);
+    if (record.appealOf) lines.push(`  appeal   ${record.appealOf}`);
+    if (record.sampleOf) lines.push(`  sample of ${record.sampleOf}`);
+    if (record.qualitySample) lines.push('  quality  sampled for a blind check');
     if (record.labels?.length && record.kind !== 'human') {
       lines.push('  labels');
       for (const label of record.labels) {
@@ -168,7 +193,7 @@ async function decideCommand(verb: 'approve' | 'reject', jobText: string, flags:
     const jobId = await resolveJobId(target, jobText);
     const result = await decideReview(target, jobId, { status, reviewer, reason: flags.reason?.trim() || 'approved by a reviewer' });
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ record: result.record, applied: result.applied, alreadyRecorded: result.alreadyRecorded }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ kind: result.kind, record: result.record, applied: result.applied, alreadyRecorded: result.alreadyRecorded }, null, 2)}\n`);
       return;
     }
     process.stdout.write(describeDecision(result));
@@ -176,18 +201,37 @@ async function decideCommand(verb: 'approve' | 'reject', jobText: string, flags:
 }
 
 function describeDecision(result: HumanDecisionResult): string {
-  const { record, applied, alreadyRecorded, automated } = result;
-  return [
+  const { kind, record, applied, alreadyRecorded, automated, appeal } = result;
+  const what = kind === 'sample' ? 'blind answer ' : kind === 'appeal' ? (record.status === 'APPROVED' ? 'appeal granted: ' : 'appeal denied: ') : '';
+  const lines = [
     alreadyRecorded
-      ? `${record.status} was already recorded by ${record.decidedBy} at ${record.decidedAt}; applied again.`
-      : `${record.status} by ${record.decidedBy} recorded at ${record.decidedAt}`,
+      ? `${what}${record.status} was already recorded by ${record.decidedBy} at ${record.decidedAt}${kind === 'sample' ? '.' : '; applied again.'}`
+      : `${what}${record.status} by ${record.decidedBy} recorded at ${record.decidedAt}`,
     `  object      s3://${record.bucket}/${record.key}`,
     `  reason      ${record.reason}`,
-    `  supersedes  the automated ${automated.status} by ${automated.decidedBy} at ${automated.decidedAt} (kept in the history)`,
-    `  applied     ${applied.action}: ${applied.detail}`,
-    '',
-  ].join('\n');
+  ];
+  if (kind === 'sample') {
+    lines.push(`  automated   ${automated.status} by ${automated.decidedBy}: ${record.status === automated.status ? 'you agree' : 'you disagree'} (see moderation quality)`);
+  } else {
+    if (appeal) lines.push(`  appeal      filed ${appeal.decidedAt}: ${appeal.reason ?? ''}`);
+    lines.push(`  supersedes  ${record.supersedes === `${automated.pk}|${automated.sk}` ? `the automated ${automated.status} by ${automated.decidedBy} at ${automated.decidedAt}` : record.supersedes} (kept in the history)`);
+  }
+  lines.push(`  applied     ${applied.action}: ${applied.detail}`, '');
+  return lines.join('\n');
 }
+
+/** The queue's kinds of work, as `review list` prints them. */
+export const KIND_LABEL: Record<PendingKind, string> = { review: 'review', appeal: 'appeal', sample: 'blind sample' };
+
+/** The record kinds, as `review show` prints them. */
+const RECORD_KIND_LABEL: Record<string, string> = {
+  automated: 'automated decision',
+  human: 'human decision',
+  failure: 'failure',
+  appeal: 'appeal',
+  sample: 'quality sample, waiting for a blind answer',
+  blind: 'blind quality answer',
+};
 
 function defaultReviewer(): string | undefined {
   const fromEnv = process.env.USER ?? process.env.USERNAME ?? process.env.LOGNAME;

@@ -14,6 +14,9 @@ import { decisionStoreOf } from '../stores.ts';
 import { progressBar, renderTable, UsageError, type Row } from '../output.ts';
 import type { DecisionRecord, DecisionStatus } from '../../functions/lib/types.ts';
 import { resolvePolicy } from '../../functions/lib/policy.ts';
+import { webhookFromFlag, WEBHOOK_ENV_HELP } from '../webhook.ts';
+import { parseFraction } from '../flags.ts';
+import { DEFAULTS } from '../../functions/lib/config.ts';
 
 export interface RunOptions {
   json?: boolean;
@@ -22,6 +25,8 @@ export interface RunOptions {
   timeout: string;
   home?: string;
   bedrockModel?: string;
+  webhook?: string;
+  qualitySample?: string;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -54,6 +59,8 @@ export interface RunResult {
   cached: boolean;
   jobId?: string;
   policyVersion?: string;
+  /** The earlier job whose decision this one repeats (identical bytes, or a near-duplicate of a rejected image). */
+  reusedFrom?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -66,8 +73,10 @@ export function registerRun(program: Command): void {
     .option('--uploader <id>', 'uploader id used in the object key (uploads/<uploader>/...)', 'local')
     .option('--timeout <seconds>', 'how long to wait for all decisions', '300')
     .option('--bedrock-model <id>', 'review borderline images with this Bedrock model (needs AWS credentials)')
+    .option('--webhook <url>', 'POST each decision event to this URL, signed with $MODERATION_WEBHOOK_SECRET (docs/events.md)')
+    .option('--quality-sample <rate>', `share of automated APPROVED/REJECTED decisions also sent to the review queue for a blind check, 0 to 1 or a percentage (default ${DEFAULTS.qualitySampleRate})`)
     .option('--home <dir>', 'data directory (default $MODERATION_HOME or ./.moderation)')
-    .addHelpText('after', '\nExit codes: 0 every image decided and none FAILED; 2 some FAILED or undecided; 1 usage or start-up error.')
+    .addHelpText('after', `\nExit codes: 0 every image decided and none FAILED; 2 some FAILED or undecided; 1 usage or start-up error.\n\n${WEBHOOK_ENV_HELP}`)
     .action(async (paths: string[], options: RunOptions) => {
       process.exitCode = await runCommand(paths, options);
     });
@@ -79,6 +88,8 @@ export async function runCommand(paths: string[], options: RunOptions): Promise<
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.uploader)) throw new UsageError(`--uploader must be 1-64 letters, digits, '.', '_' or '-', got "${options.uploader}"`);
   // A bad policy is a usage error: say so before starting anything.
   const policy = resolvePolicy(options.policy ?? 'standard');
+  const webhook = webhookFromFlag(options.webhook);
+  const qualitySampleRate = options.qualitySample === undefined ? DEFAULTS.qualitySampleRate : parseFraction(options.qualitySample, '--quality-sample');
   const files = collectFiles(paths, options.uploader);
   if (files.length === 0) throw new UsageError(`no files found in ${paths.join(', ')}`);
 
@@ -89,11 +100,16 @@ export async function runCommand(paths: string[], options: RunOptions): Promise<
     embedded: {
       policy: options.policy,
       contextualReview: options.bedrockModel ? { modelId: options.bedrockModel } : undefined,
+      // At the end, up to 10 s for the deliveries to finish; what is left is sent at the next start
+      // with a webhook, or by `moderation events redeliver`.
+      webhook: webhook ? { ...webhook, drainOnStopMs: 10_000 } : undefined,
+      qualitySampleRate,
     },
   });
-  if (target.kind === 'serve' && (options.policy || options.bedrockModel)) {
-    log('note: a `moderation serve` is running; its policy and review settings apply, not --policy / --bedrock-model.');
+  if (target.kind === 'serve' && (options.policy || options.bedrockModel || options.qualitySample !== undefined)) {
+    log('note: a `moderation serve` is running; its policy, review and sampling settings apply, not --policy / --bedrock-model / --quality-sample.');
   }
+  if (target.kind === 'serve' && webhook) log("note: a `moderation serve` is running; decision events go to its webhook (serve --webhook), not --webhook.");
   try {
     const results = await moderate(target, files, timeoutMs, Boolean(options.json));
     print(results, Boolean(options.json));
@@ -197,6 +213,7 @@ function toResult(file: FileToModerate, record: DecisionRecord, cached: boolean)
     cached,
     jobId: record.jobId,
     policyVersion: record.policyVersion,
+    ...(record.reusedFrom ? { reusedFrom: record.reusedFrom } : {}),
   };
 }
 
@@ -205,7 +222,7 @@ function print(results: RunResult[], json: boolean): void {
   for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
   if (json) {
     for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
-    process.stdout.write(`${JSON.stringify({ summary: { images: results.length, ...counts, cached: results.filter((r) => r.cached).length } })}\n`);
+    process.stdout.write(`${JSON.stringify({ summary: { images: results.length, ...counts, cached: results.filter((r) => r.cached).length, reused: results.filter((r) => r.reusedFrom).length } })}\n`);
     return;
   }
   const rows: Row[] = results.map((r) => ({

@@ -7,6 +7,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { dataHome, serveFile, type ServeInfo, type TargetNames } from '../target.ts';
 import { UsageError } from '../output.ts';
+import { webhookFromFlag, WEBHOOK_ENV_HELP } from '../webhook.ts';
+import { parseFraction } from '../flags.ts';
+import { DEFAULTS } from '../../functions/lib/config.ts';
 
 interface ServeOptions {
   json?: boolean;
@@ -15,6 +18,8 @@ interface ServeOptions {
   port?: string;
   bedrockModel?: string;
   corsOrigin?: string[];
+  webhook?: string;
+  qualitySample?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -25,6 +30,9 @@ export function registerServe(program: Command): void {
     .option('--policy <file|preset>', 'policy file (YAML/JSON) or preset: strict, standard, permissive')
     .option('--port <n>', 'first port: s3 n, sqs n+1, dynamodb n+2, stepfunctions n+3, rekognition n+4 (default: free ports)')
     .option('--bedrock-model <id>', 'review borderline images with this Bedrock model (needs AWS credentials)')
+    .option('--webhook <url>', 'POST each decision event to this URL, signed with $MODERATION_WEBHOOK_SECRET (docs/events.md)')
+    .option('--quality-sample <rate>', `share of automated APPROVED/REJECTED decisions also sent to the review queue for a blind check, 0 to 1 or a percentage (default ${DEFAULTS.qualitySampleRate})`)
+    .addHelpText('after', `\n${WEBHOOK_ENV_HELP}`)
     .option('--home <dir>', 'data directory (default $MODERATION_HOME or ./.moderation)')
     .option(
       '--cors-origin <origin>',
@@ -44,6 +52,7 @@ async function serve(options: ServeOptions): Promise<void> {
     if (!Number.isInteger(first) || first < 1024 || first > 65530) throw new UsageError(`--port must be an integer from 1024 to 65530, got "${options.port}"`);
     ports = { s3: first, sqs: first + 1, dynamodb: first + 2, stepfunctions: first + 3, rekognition: first + 4 };
   }
+  const webhook = webhookFromFlag(options.webhook);
   const { normalizeOrigin, InvalidOriginError } = await import('../../local/net.ts');
   const corsOrigins = (options.corsOrigin ?? []).map((origin) => {
     try {
@@ -60,6 +69,8 @@ async function serve(options: ServeOptions): Promise<void> {
     quiet: true,
     contextualReview: options.bedrockModel ? { modelId: options.bedrockModel } : undefined,
     corsOrigins,
+    webhook,
+    qualitySampleRate: options.qualitySample === undefined ? DEFAULTS.qualitySampleRate : parseFraction(options.qualitySample, '--quality-sample'),
   } as never);
   const info: ServeInfo = { pid: process.pid, region: stack.region, endpoints: stack.endpoints, names: stack.names as TargetNames };
   mkdirSync(home, { recursive: true });
@@ -78,6 +89,7 @@ async function serve(options: ServeOptions): Promise<void> {
       `  decision table     ${info.names.decisionTable}`,
       `  intake queue       ${info.names.intakeQueueUrl}`,
       `  dead-letter queue  ${info.names.deadLetterQueueUrl}`,
+      `  decision events    ${webhook ? `POSTed to ${webhook.url} (signed); ` : ''}kept in ${home}/events (moderation events list)`,
       `  browser pages      ${corsOrigins.length ? `allowed from ${corsOrigins.join(', ')} (CORS); other origins refused` : 'cross-site requests refused (allow one with --cors-origin <origin>)'}`,
       '',
       'Any AWS client works against it, e.g.:',

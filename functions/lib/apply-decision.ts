@@ -4,9 +4,10 @@
  * quarantine bucket emit no ObjectCreated event into the intake queue). Used by the apply step for
  * the pipeline's decisions and by the CLI and console for a human's, over the same object store.
  */
-import type { ObjectStore } from '../store/object-store.ts';
+import type { ObjectHead, ObjectRef, ObjectStore } from '../store/object-store.ts';
+import { normaliseETag } from './object-identity.ts';
 import { quarantineKeyFor } from './quarantine.ts';
-import { withDecisionTags } from './tags.ts';
+import { JOB_TAG, withDecisionTags } from './tags.ts';
 import type { AppliedAction, DecisionStatus, Job } from './types.ts';
 
 const GONE: AppliedAction = { action: 'skipped', detail: 'object deleted before the decision was applied' };
@@ -45,4 +46,64 @@ async function quarantine(objects: ObjectStore, job: Job, status: DecisionStatus
   if (copied === 'missing') return GONE;
   await objects.delete(job);
   return { action: 'quarantined', detail: `moved to s3://${quarantineBucket}/${quarantineKey}`, quarantineKey };
+}
+
+/**
+ * The user metadata a restore puts on the object it writes back: the job whose appeal was granted.
+ * Only a hint (anyone who may upload can set metadata): Detect trusts it only when that job's
+ * latest decision is a granted appeal of the same key with the same bytes (functions/restored-upload.ts).
+ */
+export const RESTORED_FROM_METADATA = 'moderation-restored-from';
+
+/** The quarantine copy of a job's object, if it is there and is that job's (not another upload of the key). */
+export async function quarantinedCopy(
+  objects: ObjectStore,
+  job: Job,
+  quarantineBucket: string,
+): Promise<{ ref: ObjectRef; head: ObjectHead } | { reason: string }> {
+  const ref: ObjectRef = { bucket: quarantineBucket, key: quarantineKeyFor(job.bucket, job.key) };
+  const where = `s3://${ref.bucket}/${ref.key}`;
+  const head = await objects.head(ref);
+  if (head === 'missing') return { reason: `there is no copy in quarantine (${where})` };
+  // One quarantine key per upload key: a later rejected upload of the same key replaces the copy.
+  const tags = await objects.readTags(ref);
+  const owner = tags === 'missing' ? undefined : tags.find((tag) => tag.Key === JOB_TAG)?.Value;
+  const ours = owner ? owner === job.jobId : !job.eTag || normaliseETag(job.eTag) === head.eTag;
+  if (!ours) return { reason: `the copy in quarantine (${where}) is of another upload of this key${owner ? ` (job ${owner})` : ''}` };
+  return { ref, head };
+}
+
+/**
+ * A granted appeal: the rejected object comes back from the quarantine bucket to its key in the
+ * uploads bucket (a new object there), tagged APPROVED and marked with the job (RESTORED_FROM_METADATA),
+ * and the quarantine copy is deleted. Idempotent: a copy already restored is tagged again. A newer
+ * upload under the key is never overwritten; an object that was never moved is only tagged.
+ */
+export async function restoreFromQuarantine(objects: ObjectStore, job: Job, quarantineBucket: string): Promise<AppliedAction> {
+  const approved = withDecisionTags([], 'APPROVED', job.jobId).tags;
+  const current = await objects.head({ bucket: job.bucket, key: job.key });
+  if (current !== 'missing') {
+    if (current.metadata?.[RESTORED_FROM_METADATA] === job.jobId) {
+      const outcome = await objects.writeTags({ bucket: job.bucket, key: job.key, ...(current.versionId ? { versionId: current.versionId } : {}) }, approved);
+      if (outcome === 'done') return { action: 'restored', detail: 'already restored from quarantine; tagged moderation-status=APPROVED' };
+    }
+    const judged = job.versionId ? await objects.head(job) : normaliseETag(job.eTag) === current.eTag ? current : 'missing';
+    if (judged !== 'missing') return tag(objects, job, 'APPROVED');
+    return {
+      action: 'skipped',
+      detail: `the key now holds a newer upload (it has its own job): the approved object stays in quarantine at s3://${quarantineBucket}/${quarantineKeyFor(job.bucket, job.key)}`,
+    };
+  }
+  const copy = await quarantinedCopy(objects, job, quarantineBucket);
+  if ('reason' in copy) return { action: 'skipped', detail: `nothing to restore: ${copy.reason}` };
+  const restored = await objects.restoreFromQuarantine(copy.ref, {
+    to: { bucket: job.bucket, key: job.key },
+    tags: approved,
+    metadata: { [RESTORED_FROM_METADATA]: job.jobId },
+  });
+  if (restored.outcome === 'missing') return { action: 'skipped', detail: 'nothing to restore: the quarantine copy was deleted meanwhile' };
+  return {
+    action: 'restored',
+    detail: `restored from s3://${copy.ref.bucket}/${copy.ref.key} to s3://${job.bucket}/${job.key}${restored.versionId ? ` (version ${restored.versionId})` : ''}, tagged moderation-status=APPROVED`,
+  };
 }

@@ -4,6 +4,8 @@
  */
 import { DEFAULT_STATUS_SHARDS } from '../store/table-schema.ts';
 import { UserFacingError } from './errors.ts';
+import { DEFAULT_EVENT_SOURCE } from './decision-event.ts';
+import { parseSampleRate } from './quality.ts';
 
 export const ENV = {
   decisionTable: 'DECISION_TABLE',
@@ -21,6 +23,17 @@ export const ENV = {
   statusShards: 'STATUS_SHARDS',
   /** 'true' against emulators that only speak path-style S3 (the local runtime). */
   s3ForcePathStyle: 'S3_FORCE_PATH_STYLE',
+  /** The EventBridge bus (name or ARN) the decision events go to (functions/publish-decisions.ts). */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** The `source` of the decision events. */
+  eventSource: 'EVENT_SOURCE',
+  /** The share (0 to 1) of automated APPROVED/REJECTED decisions sampled blind for the review queue (functions/lib/quality.ts). */
+  qualitySampleRate: 'QUALITY_SAMPLE_RATE',
+  /**
+   * `off`: every upload goes to Rekognition, even bytes already decided or a near-duplicate of a
+   * rejected image (functions/content-reuse.ts). Anything else, or unset: decisions are reused.
+   */
+  reuseDecisions: 'REUSE_DECISIONS',
 } as const;
 
 export type WorkflowType = 'EXPRESS' | 'STANDARD';
@@ -38,6 +51,11 @@ export interface PipelineConfig {
   reviewModelId: string;
   statusShards: number;
   s3ForcePathStyle: boolean;
+  eventBusName: string;
+  eventSource: string;
+  qualitySampleRate: number;
+  /** Repeat the decision of identical bytes and of near-duplicates of rejected images (default true). */
+  reuseDecisions: boolean;
 }
 
 export const DEFAULTS = {
@@ -46,6 +64,11 @@ export const DEFAULTS = {
   policy: 'standard',
   workflowType: 'EXPRESS' as WorkflowType,
   reviewModelId: 'amazon.nova-lite-v1:0',
+  /**
+   * What the construct and `moderation run|serve` set QUALITY_SAMPLE_RATE to unless told otherwise. A
+   * handler without the variable samples nothing (readConfig): the setting is the deployment's.
+   */
+  qualitySampleRate: 0.01,
 };
 
 export class ConfigurationError extends UserFacingError {
@@ -62,6 +85,10 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   if (!Number.isInteger(shards) || shards < 1 || shards > 100) {
     throw new ConfigurationError(`${ENV.statusShards} must be an integer from 1 to 100, got "${env[ENV.statusShards]}"`);
   }
+  const qualitySampleRate = parseSampleRate(env[ENV.qualitySampleRate] ?? '0');
+  if (qualitySampleRate === undefined) {
+    throw new ConfigurationError(`${ENV.qualitySampleRate} must be a number from 0 to 1, got "${env[ENV.qualitySampleRate]}"`);
+  }
   return {
     decisionTable: env[ENV.decisionTable] ?? '',
     uploadsBucket: env[ENV.uploadsBucket] || undefined,
@@ -75,6 +102,10 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     reviewModelId: env[ENV.reviewModelId] ?? DEFAULTS.reviewModelId,
     statusShards: shards,
     s3ForcePathStyle: env[ENV.s3ForcePathStyle] === 'true',
+    eventBusName: env[ENV.eventBusName] ?? '',
+    eventSource: env[ENV.eventSource] || DEFAULT_EVENT_SOURCE,
+    qualitySampleRate,
+    reuseDecisions: (env[ENV.reuseDecisions] ?? '').trim().toLowerCase() !== 'off',
   };
 }
 

@@ -5,7 +5,8 @@
  * data, and every assumption the estimate rests on is returned with it, in words.
  *
  * What is counted, per image:
- * - Rekognition: one DetectModerationLabels, with the monthly volume tiers applied;
+ * - Rekognition: one DetectModerationLabels, one per judged frame for the animated share (every frame
+ *   counts, up to the policy's animation.maxFrames), with the monthly volume tiers applied;
  * - Lambda (arm64): invocations and GB-seconds of ingest (once per SQS batch), detect, record, apply,
  *   and review for the borderline share when contextual review is on;
  * - Step Functions: Express requests + GB-seconds (64 MB, each execution rounded up to 100 ms), or
@@ -13,13 +14,16 @@
  * - SQS: the notification's SendMessage, and the event source's ReceiveMessage and DeleteMessageBatch
  *   per batch, plus the event source's idle long polls (a fixed monthly amount);
  * - DynamoDB: the decision's write units (item size, rounded up per KB) in the table and in every
- *   GSI the item lands in, and the detect step's consistent GetItem;
- * - S3: HEAD and range GET by detect, Rekognition's GET of the object, tagging or the quarantine copy,
- *   and the review step's GET;
+ *   GSI the item lands in, the content index (the bytes' entry; a rejected image's perceptual hash under
+ *   its band keys), and detect's reads (already decided? these bytes decided? a known-bad near-duplicate?);
+ * - S3: detect's one GET, Rekognition's GET of the object, GetObjectTagging and tagging or the
+ *   quarantine copy, and the review step's GET;
  * - Bedrock: input (image + prompt) and output tokens for the borderline share;
- * - CloudWatch Logs: the state machine's ALL-level log (with execution data for Express) and the
- *   functions' logs.
- * Free tiers are not deducted. Retries and failures are assumed rare (not counted).
+ * - CloudWatch Logs: the state machine's log at its level (ERROR by default: failed states only, none
+ *   counted; ALL: every event, with execution data for Express) and the functions' log lines.
+ * Repeats (`duplicateRate`: identical bytes, near-duplicates of rejected images) skip Rekognition and
+ * review; the estimate then says what they saved. Free tiers are not deducted. Retries and failures
+ * are assumed rare (not counted).
  */
 import { bedrockPrice, PRICES, PRICES_AS_OF } from './pricing.ts';
 import { automatedRecord } from './decision.ts';
@@ -27,6 +31,8 @@ import { decisionItem } from '../store/table-schema.ts';
 import { REVIEW_SYSTEM_PROMPT, REVIEW_TOOL_SCHEMA, reviewQuestion } from './review-answer.ts';
 import { FUNCTION_MEMORY_MB } from './pipeline-settings.ts';
 import type { ModerationState } from './types.ts';
+import { DEFAULT_ANIMATION_MAX_FRAMES, MAX_ANIMATION_MAX_FRAMES } from './policy.ts';
+import { bandKeysForStorage, HASH_BANDS } from './hash-bands.ts';
 import { UserFacingError } from './errors.ts';
 
 export type Workflow = 'EXPRESS' | 'STANDARD';
@@ -45,6 +51,19 @@ export interface CostInput {
   batchSize?: number;
   /** The size of the image the review step sends (after downscaling to 1568 px). Default 1568 × 1045. */
   reviewImage?: { width: number; height: number };
+  /** Share of images that are animations or multi-page files (GIF, WebP, APNG, TIFF). Default 0. */
+  animatedShare?: number;
+  /** DetectModerationLabels calls per animation (judged frames). Default the policy's animation.maxFrames default. */
+  framesPerAnimation?: number;
+  /**
+   * Share of uploads that repeat an earlier decision (0-1): bytes already decided under the policy, or a
+   * near-duplicate of a rejected image. They cost no Rekognition call nor review. Default 0.
+   */
+  duplicateRate?: number;
+  /** The state machine's log level (the construct's workflowLogLevel). Default 'ERROR'. */
+  workflowLogLevel?: 'ALL' | 'ERROR';
+  /** The functions' log level (the construct's logLevel). Default 'WARN'. */
+  logLevel?: 'WARN' | 'INFO' | 'DEBUG';
 }
 
 /** A price the estimate uses, with where it comes from. */
@@ -88,6 +107,21 @@ export interface WorkflowPath {
   share: number;
 }
 
+/** What repeating earlier decisions saved, against the same month with no repeats. */
+export interface ReuseSavings {
+  /** Uploads that repeated an earlier decision. */
+  reusedImages: number;
+  /** DetectModerationLabels calls not made. */
+  rekognitionCallsAvoided: number;
+  /** The month's cost without any repeat. */
+  withoutReuseUsd: number;
+  /** withoutReuseUsd minus this estimate's monthly cost. */
+  monthlyUsd: number;
+  per1000Usd: number;
+  /** The saving by service (negative: what reuse adds, e.g. the content index's writes are in both). */
+  byService: Record<string, number>;
+}
+
 export interface CostEstimate {
   input: Required<Omit<CostInput, 'reviewModelId'>> & { reviewModelId: string | null };
   services: ServiceCost[];
@@ -95,6 +129,8 @@ export interface CostEstimate {
   per1000Usd: number;
   perImageUsd: number;
   paths: WorkflowPath[];
+  /** Present when duplicateRate > 0. */
+  savings?: ReuseSavings;
   assumptions: string[];
   prices: PriceSource[];
   pricesAsOf: string;
@@ -107,16 +143,36 @@ export class CostModelError extends UserFacingError {
 // ---------------------------------------------------------------------------------------------------
 // Assumptions (stated in the output)
 
-/** Memory as the CDK construct configures each function (the same FUNCTION_MEMORY_MB, pipeline-settings.ts), and typical durations. */
+/**
+ * Memory as the CDK construct configures each function (the same FUNCTION_MEMORY_MB, pipeline-settings.ts),
+ * and typical durations: mostly waiting on AWS APIs (I/O), which takes as long at 128 MB as at 1 GB.
+ */
 export const FUNCTION_PROFILES = {
   ingest: { memoryMb: FUNCTION_MEMORY_MB.ingest, note: 'per batch: starts the executions; with EXPRESS it waits for the slowest one (StartSyncExecution)' },
-  detect: { memoryMb: FUNCTION_MEMORY_MB.detect, durationMs: 700, note: 'HeadObject, a 64 KB range GET and header parse, DetectModerationLabels (~0.5 s)' },
+  detect: {
+    memoryMb: FUNCTION_MEMORY_MB.detect,
+    durationMs: 700,
+    note: 'one GET of the object, the lookups (already decided? these bytes? a known-bad near-duplicate?), header parse, DetectModerationLabels (~0.5 s), plus the perceptual hash (CPU)',
+  },
   review: { memoryMb: FUNCTION_MEMORY_MB.review, durationMs: 3000, note: 'GetObject, downscale to 1568 px, Bedrock Converse with a forced tool answer' },
-  record: { memoryMb: FUNCTION_MEMORY_MB.record, durationMs: 40, note: 'one conditional PutItem' },
+  record: { memoryMb: FUNCTION_MEMORY_MB.record, durationMs: 50, note: 'one conditional PutItem, one PutItem of the content index' },
   apply: { memoryMb: FUNCTION_MEMORY_MB.apply, durationMs: 120, note: 'GetObjectTagging + PutObjectTagging, or HeadObject + CopyObject + DeleteObject for a reject (~250 ms)' },
 } as const;
 
 const APPLY_QUARANTINE_MS = 250;
+/** Each further DetectModerationLabels call (another frame of an animation) adds this to detect; a repeat saves it. */
+const REKOGNITION_CALL_MS = 500;
+/**
+ * The perceptual hash of a typical upload (a 1600 × 1200 JPEG of ~780 KB) on one full core, measured
+ * with `npm run bench:near-duplicates` (docs/performance.md). Lambda gives a full vCPU at 1,769 MB and
+ * a proportional share below, so CPU time grows as memory shrinks.
+ */
+const PERCEPTUAL_HASH_FULL_CORE_MS = 16;
+const FULL_VCPU_MB = 1_769;
+/** Recording a REJECTED still also stores its perceptual hash under this many band keys (hash-bands.ts), 68 small PutItems. */
+const KNOWN_BAD_KEYS_PER_REJECT = bandKeysForStorage('0'.repeat(16)).length;
+/** Looking an upload up among the known bad: one Query per band. */
+const KNOWN_BAD_QUERIES = HASH_BANDS;
 const INGEST_OVERHEAD_MS = 100;
 const STANDARD_INGEST_MS = 150;
 /** Step Functions' own time per state (scheduling the task, the Choice/Pass states). */
@@ -129,10 +185,15 @@ const LONG_POLL_SECONDS = 20;
 const SECONDS_PER_MONTH = 30 * 86_400;
 const REVIEW_OUTPUT_TOKENS = 120;
 const CHARS_PER_TOKEN = 4;
-/** CloudWatch Logs: bytes per state machine event without data, the state document with it, and per function invocation. */
+/**
+ * CloudWatch Logs: bytes per state machine event without data, and the state document with it; per
+ * function invocation, by log level: WARN logs nothing on the way of an ordinary image, INFO the
+ * handler's one structured line (~600 B), DEBUG that and Lambda's START/END/REPORT lines (~600 B more,
+ * and debug lines not counted).
+ */
 const SFN_EVENT_BYTES = 400;
 const STATE_DOCUMENT_BYTES = 2_500;
-const LAMBDA_LOG_BYTES_PER_INVOCATION = 1_200;
+const LAMBDA_LOG_BYTES_PER_INVOCATION = { WARN: 0, INFO: 600, DEBUG: 1_200 } as const;
 
 // ---------------------------------------------------------------------------------------------------
 // Prices with their sources
@@ -266,8 +327,12 @@ function valueBytes(value: unknown): number {
   return 0;
 }
 
-/** A representative decision record (three labels, a rule, an execution ARN), and with an LLM review. */
-export function sampleDecisionItems(reviewModelId: string | null): { plain: number; reviewed: number } {
+/**
+ * Representative decision records: a clean approval (no label at the policy's MinConfidence, what most
+ * uploads get), one with three labels and the rule that decided (a rejection, a borderline image), and
+ * that one with an LLM review. Each with an execution ARN and a full S3 identity.
+ */
+export function sampleDecisionItems(reviewModelId: string | null): { clean: number; plain: number; reviewed: number } {
   const now = '2026-11-25T12:00:00.000Z';
   const state: ModerationState = {
     job: {
@@ -298,25 +363,22 @@ export function sampleDecisionItems(reviewModelId: string | null): { plain: numb
       durationMs: 640,
     },
   };
-  const plain = dynamoItemBytes(decisionItem(automatedRecord(state, { decidedAt: now }), { shards: 8 }) as unknown as Record<string, unknown>);
-  const reviewed = dynamoItemBytes(
-    decisionItem(automatedRecord(
-      {
-        ...state,
-        review: {
-          decision: 'APPROVE',
-          reason: 'A person in swimwear at a beach; no nudity and nothing sexual, acceptable under the policy.',
-          categories: ['Swimwear or Underwear'],
-          modelId: reviewModelId ?? 'amazon.nova-lite-v1:0',
-          inputTokens: 2_600,
-          outputTokens: 110,
-          durationMs: 2_800,
-        },
-      },
-      { decidedAt: now },
-    ), { shards: 8 }) as unknown as Record<string, unknown>,
-  );
-  return { plain, reviewed };
+  const size = (s: ModerationState) => dynamoItemBytes(decisionItem(automatedRecord(s, { decidedAt: now }), { shards: 8 }) as unknown as Record<string, unknown>);
+  const clean = size({ ...state, detection: { ...state.detection!, verdict: 'APPROVE', labels: [], rule: undefined } });
+  const plain = size(state);
+  const reviewed = size({
+    ...state,
+    review: {
+      decision: 'APPROVE',
+      reason: 'A person in swimwear at a beach; no nudity and nothing sexual, acceptable under the policy.',
+      categories: ['Swimwear or Underwear'],
+      modelId: reviewModelId ?? 'amazon.nova-lite-v1:0',
+      inputTokens: 2_600,
+      outputTokens: 110,
+      durationMs: 2_800,
+    },
+  });
+  return { clean, plain, reviewed };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -359,9 +421,28 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
     rejectRate: rawInput.rejectRate ?? 0.02,
     batchSize: rawInput.batchSize ?? 10,
     reviewImage: rawInput.reviewImage ?? { width: 1568, height: 1045 },
+    animatedShare: rawInput.animatedShare ?? 0,
+    framesPerAnimation: rawInput.framesPerAnimation ?? DEFAULT_ANIMATION_MAX_FRAMES,
+    duplicateRate: rawInput.duplicateRate ?? 0,
+    workflowLogLevel: rawInput.workflowLogLevel ?? ('ERROR' as const),
+    logLevel: rawInput.logLevel ?? ('WARN' as const),
   };
   validate(input);
+  const estimate = estimateFor(input, definition);
+  if (input.duplicateRate > 0) estimate.savings = savingsAgainst(estimate, estimateFor({ ...input, duplicateRate: 0 }, definition));
+  return estimate;
+}
+
+function estimateFor(input: CostEstimate['input'], definition: AslDefinition): CostEstimate {
   const N = input.images;
+  // Repeats (identical bytes, near-duplicates of rejected images) are judged by nobody: no
+  // Rekognition call, no review, a shorter detect. The rest is every other image.
+  const judged = 1 - input.duplicateRate;
+  // An animation costs one DetectModerationLabels per judged frame, made one after another by detect.
+  const extraCallsPerImage = input.animatedShare * (input.framesPerAnimation - 1);
+  const hashMs = PERCEPTUAL_HASH_FULL_CORE_MS * Math.max(1, FULL_VCPU_MB / FUNCTION_PROFILES.detect.memoryMb);
+  const detectMs = FUNCTION_PROFILES.detect.durationMs + hashMs + extraCallsPerImage * REKOGNITION_CALL_MS;
+  const repeatDetectMs = FUNCTION_PROFILES.detect.durationMs - REKOGNITION_CALL_MS + hashMs;
   const review = input.reviewModelId !== null;
   const reviewedShare = review ? input.borderlineRate : 0;
   const price = (key: string) => PRICE_SOURCES[key]!.value;
@@ -377,9 +458,9 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
   const settings = { contextualReview: review ? 'enabled' : 'disabled' };
   const plainStates = pathThrough(definition, { job: {}, settings, detection: { verdict: 'APPROVE' } });
   const borderlineStates = pathThrough(definition, { job: {}, settings, detection: { verdict: 'BORDERLINE' } });
-  const lambdaMs = (states: string[], rejectShare: number) =>
+  const lambdaMs = (states: string[], rejectShare: number, detectTime: number) =>
     states.reduce((sum, state) => {
-      if (state === 'Detect') return sum + FUNCTION_PROFILES.detect.durationMs;
+      if (state === 'Detect') return sum + detectTime;
       if (state === 'Review') return sum + FUNCTION_PROFILES.review.durationMs;
       if (state === 'Record') return sum + FUNCTION_PROFILES.record.durationMs;
       if (state === 'Apply') return sum + (1 - rejectShare) * FUNCTION_PROFILES.apply.durationMs + rejectShare * APPLY_QUARANTINE_MS;
@@ -387,12 +468,14 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
     }, 0);
   const plainShare = 1 - reviewedShare;
   const rejectAmongPlain = plainShare > 0 ? Math.min(1, input.rejectRate / plainShare) : 0;
-  const makePath = (name: string, states: string[], share: number, rejectShare: number): WorkflowPath => {
-    const durationMs = lambdaMs(states, rejectShare) + TRANSITION_OVERHEAD_MS * states.length;
+  const makePath = (name: string, states: string[], share: number, rejectShare: number, detectTime = detectMs): WorkflowPath => {
+    const durationMs = lambdaMs(states, rejectShare, detectTime) + TRANSITION_OVERHEAD_MS * states.length;
     return { name, states, transitions: states.length, durationMs, billedMs: Math.ceil(durationMs / EXPRESS_ROUNDING_MS) * EXPRESS_ROUNDING_MS, share };
   };
-  const paths = [makePath(review ? 'not borderline' : 'every image', plainStates, plainShare, rejectAmongPlain)];
-  if (review && reviewedShare > 0) paths.push(makePath('borderline, contextual review', borderlineStates, reviewedShare, 0));
+  const firstPath = review ? 'not borderline' : input.duplicateRate > 0 ? 'judged' : 'every image';
+  const paths = [makePath(firstPath, plainStates, judged * plainShare, rejectAmongPlain)];
+  if (review && reviewedShare > 0) paths.push(makePath('borderline, contextual review', borderlineStates, judged * reviewedShare, 0));
+  if (input.duplicateRate > 0) paths.push(makePath('repeat of an earlier decision', plainStates, input.duplicateRate, input.rejectRate, repeatDetectMs));
 
   const services: ServiceCost[] = [];
   const add = (service: string, items: LineItem[]) => {
@@ -408,8 +491,8 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
     price: key,
   });
 
-  // Rekognition
-  add('Rekognition', rekognitionTiers(N));
+  // Rekognition: the judged images, every judged frame of an animation.
+  add('Rekognition', rekognitionTiers(N * judged * (1 + extraCallsPerImage)));
 
   // Lambda
   const batches = N / input.batchSize;
@@ -417,17 +500,18 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
   let ingestMs: number;
   if (input.workflow === 'EXPRESS') {
     // The batch's executions run in parallel; the invocation lasts as long as the slowest.
-    const pBorderlineInBatch = 1 - (1 - reviewedShare) ** input.batchSize;
-    const slowest = paths.length > 1 ? pBorderlineInBatch * paths[1]!.durationMs + (1 - pBorderlineInBatch) * paths[0]!.durationMs : paths[0]!.durationMs;
+    const reviewPath = paths.find((p) => p.name.startsWith('borderline'));
+    const pBorderlineInBatch = 1 - (1 - judged * reviewedShare) ** input.batchSize;
+    const slowest = reviewPath ? pBorderlineInBatch * reviewPath.durationMs + (1 - pBorderlineInBatch) * paths[0]!.durationMs : paths[0]!.durationMs;
     ingestMs = INGEST_OVERHEAD_MS + slowest;
   } else {
     ingestMs = STANDARD_INGEST_MS;
   }
-  const invocations = { ingest: batches, detect: N, record: N, apply: N, review: N * reviewedShare };
+  const invocations = { ingest: batches, detect: N, record: N, apply: N, review: N * judged * reviewedShare };
   const gbSeconds = {
     ingest: batches * (FUNCTION_PROFILES.ingest.memoryMb / 1024) * (ingestMs / 1000),
-    detect: N * (FUNCTION_PROFILES.detect.memoryMb / 1024) * (FUNCTION_PROFILES.detect.durationMs / 1000),
-    review: N * reviewedShare * (FUNCTION_PROFILES.review.memoryMb / 1024) * (FUNCTION_PROFILES.review.durationMs / 1000),
+    detect: N * (FUNCTION_PROFILES.detect.memoryMb / 1024) * ((judged * detectMs + input.duplicateRate * repeatDetectMs) / 1000),
+    review: N * judged * reviewedShare * (FUNCTION_PROFILES.review.memoryMb / 1024) * (FUNCTION_PROFILES.review.durationMs / 1000),
     record: N * (FUNCTION_PROFILES.record.memoryMb / 1024) * (FUNCTION_PROFILES.record.durationMs / 1000),
     apply: N * (FUNCTION_PROFILES.apply.memoryMb / 1024) * (((1 - input.rejectRate) * FUNCTION_PROFILES.apply.durationMs + input.rejectRate * APPLY_QUARANTINE_MS) / 1000),
   };
@@ -464,38 +548,47 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
   const sizes = sampleDecisionItems(input.reviewModelId);
   const wru = (bytes: number) => Math.ceil(bytes / 1024);
   const categoryShare = Math.min(1, input.borderlineRate + input.rejectRate);
+  // Clean approvals carry no label; rejected and held images three; reviewed ones the LLM's answer too.
+  const labelledShare = Math.min(1, input.rejectRate + input.borderlineRate - reviewedShare);
+  const cleanShare = Math.max(0, 1 - labelledShare - reviewedShare);
+  const unitsPerCopy = cleanShare * wru(sizes.clean) + labelledShare * wru(sizes.plain) + reviewedShare * wru(sizes.reviewed);
   // Table + byImage + byStatus + byUploader always; byCategory only when a rule decided (sparse).
   const writesPerCopy = 4 + categoryShare;
-  const writeUnits = N * ((1 - reviewedShare) * wru(sizes.plain) + reviewedShare * wru(sizes.reviewed)) * writesPerCopy;
+  // Held for a person (REVIEW) is never repeated, so its bytes are not indexed; identical repeats are indexed already.
+  const heldShare = review ? 0 : input.borderlineRate;
+  const contentEntries = N * judged * (1 - heldShare);
+  const knownBadWrites = N * judged * input.rejectRate * (1 - input.animatedShare) * KNOWN_BAD_KEYS_PER_REJECT;
   add('DynamoDB', [
     item(
-      `decision writes: ${wru(sizes.plain)} WRU per copy (${sizes.plain} B item${review ? `, ${sizes.reviewed} B with review` : ''}) × table + byImage + byStatus + byUploader + byCategory (${(categoryShare * 100).toFixed(0)}%)`,
-      writeUnits,
+      `decision writes: table + byImage + byStatus + byUploader + byCategory (${(categoryShare * 100).toFixed(0)}%), ${wru(sizes.clean)} WRU per copy for a clean approval (${sizes.clean} B), ${wru(sizes.plain)} with labels (${sizes.plain} B)${review ? `, ${wru(sizes.reviewed)} with a review (${sizes.reviewed} B)` : ''}`,
+      N * unitsPerCopy * writesPerCopy,
       'WRU',
       'dynamodbWrite',
     ),
-    item('detect: consistent GetItem (already decided?)', N, 'RRU', 'dynamodbRead'),
+    item('content index: the decided bytes (SHA-256 → job), one small PutItem per judged image', contentEntries, 'WRU', 'dynamodbWrite'),
+    item(`known bad: each rejected still's perceptual hash under ${KNOWN_BAD_KEYS_PER_REJECT} band keys`, knownBadWrites, 'WRU', 'dynamodbWrite'),
+    item('detect: already decided? (a consistent Query of the job)', N, 'RRU', 'dynamodbRead'),
+    item('detect: these bytes decided? (GetItem, eventually consistent)', N * 0.5, 'RRU', 'dynamodbRead'),
+    item(`detect: a known-bad near-duplicate? (${KNOWN_BAD_QUERIES} Queries, eventually consistent)`, N * judged * KNOWN_BAD_QUERIES * 0.5, 'RRU', 'dynamodbRead'),
   ]);
 
   // S3
-  // detect: HEAD + range GET + Rekognition's GET; apply: GetObjectTagging (tag) or HeadObject (reject); review: GET.
-  const gets = N * 4 + N * reviewedShare;
+  // detect: one GET; Rekognition's GET of a still read by reference; apply: GetObjectTagging (tag) or HeadObject (reject); review: GET.
+  const rekognitionGets = N * judged * (1 - input.animatedShare);
+  const gets = N * 2 + rekognitionGets + N * judged * reviewedShare;
   // apply: PutObjectTagging (tag) or CopyObject (reject).
   const puts = N;
   add('S3', [
-    item(
-      'GET/HEAD: detect HeadObject + range GET, Rekognition reading the object, apply GetObjectTagging (HeadObject for rejects)' + (review ? ', review GetObject' : ''),
-      gets,
-      'requests',
-      's3Get',
-    ),
-    item('PUT class: PutObjectTagging, or CopyObject to quarantine for rejects (DeleteObject is free)', puts, 'requests', 's3Put'),
+    item('GET: detect (the object, once)', N, 'requests', 's3Get'),
+    item('GET: Rekognition reading the object (stills by reference)', rekognitionGets, 'requests', 's3Get'),
+    item(`GET: apply GetObjectTagging (HeadObject for rejects)${review ? ', review GetObject' : ''}`, gets - N - rekognitionGets, 'requests', 's3Get'),
+    item('PUT class: PutObjectTagging, or CopyObject to quarantine for rejects (DeleteObject is free); the serving gate needs the tag', puts, 'requests', 's3Put'),
   ]);
 
   // Bedrock
   if (review && bedrock) {
     const tokens = reviewInputTokens(input.reviewImage);
-    const reviewed = N * reviewedShare;
+    const reviewed = N * judged * reviewedShare;
     add('Bedrock', [
       item(`input tokens (image ${tokens.image} + prompt ${tokens.prompt} per review)`, reviewed * (tokens.image + tokens.prompt), 'tokens', 'bedrockInput', bedrock.input / 1000),
       item(`output tokens (~${REVIEW_OUTPUT_TOKENS} per review: the tool call)`, reviewed * REVIEW_OUTPUT_TOKENS, 'tokens', 'bedrockOutput', bedrock.output / 1000),
@@ -504,15 +597,30 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
 
   // CloudWatch Logs
   const tasksOn = (states: string[]) => states.filter((s) => definition.States[s]?.Type === 'Task').length;
-  const sfnBytes = paths.reduce((sum, p) => {
-    const events = 2 + 2 * p.states.length + 3 * tasksOn(p.states);
-    const perEvent = SFN_EVENT_BYTES + (input.workflow === 'EXPRESS' ? STATE_DOCUMENT_BYTES : 0);
-    return sum + N * p.share * events * perEvent;
-  }, 0);
+  const sfnBytes =
+    input.workflowLogLevel === 'ALL'
+      ? paths.reduce((sum, p) => {
+          const events = 2 + 2 * p.states.length + 3 * tasksOn(p.states);
+          const perEvent = SFN_EVENT_BYTES + (input.workflow === 'EXPRESS' ? STATE_DOCUMENT_BYTES : 0);
+          return sum + N * p.share * events * perEvent;
+        }, 0)
+      : 0;
   const lambdaInvocations = Object.values(invocations).reduce((a, b) => a + b, 0);
   add('CloudWatch Logs', [
-    item(`state machine log, level ALL${input.workflow === 'EXPRESS' ? ' with execution data' : ''}`, sfnBytes / 1024 ** 3, 'GB', 'cloudwatchLogs'),
-    item('function logs (START/END/REPORT + structured INFO lines)', (lambdaInvocations * LAMBDA_LOG_BYTES_PER_INVOCATION) / 1024 ** 3, 'GB', 'cloudwatchLogs'),
+    item(
+      input.workflowLogLevel === 'ALL'
+        ? `state machine log, level ALL${input.workflow === 'EXPRESS' ? ' with execution data' : ''}`
+        : 'state machine log, level ERROR without execution data (failed states only; failures not counted)',
+      sfnBytes / 1024 ** 3,
+      'GB',
+      'cloudwatchLogs',
+    ),
+    item(
+      `function logs at ${input.logLevel}${input.logLevel === 'WARN' ? ' (nothing for an ordinary image)' : input.logLevel === 'INFO' ? ' (one line per invocation)' : ' (a line per invocation and START/END/REPORT)'}`,
+      (lambdaInvocations * LAMBDA_LOG_BYTES_PER_INVOCATION[input.logLevel]) / 1024 ** 3,
+      'GB',
+      'cloudwatchLogs',
+    ),
   ]);
 
   const monthlyUsd = services.reduce((sum, s) => sum + s.monthlyUsd, 0);
@@ -527,47 +635,87 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
     per1000Usd: N ? (monthlyUsd / N) * 1000 : 0,
     perImageUsd: N ? monthlyUsd / N : 0,
     paths,
-    assumptions: assumptions(input, paths, ingestMs, executionMs, sizes),
+    assumptions: assumptions(input, paths, ingestMs, executionMs, sizes, hashMs),
     prices,
     pricesAsOf: PRICES_AS_OF,
   };
 }
 
+function savingsAgainst(withReuse: CostEstimate, without: CostEstimate): ReuseSavings {
+  const byService: Record<string, number> = {};
+  for (const s of without.services) byService[s.service] = s.monthlyUsd - (withReuse.services.find((w) => w.service === s.service)?.monthlyUsd ?? 0);
+  const calls = (e: CostEstimate) => e.services.find((s) => s.service === 'Rekognition')!.items.reduce((sum, i) => sum + i.quantity, 0);
+  const N = withReuse.input.images;
+  const monthlyUsd = without.monthlyUsd - withReuse.monthlyUsd;
+  return {
+    reusedImages: N * withReuse.input.duplicateRate,
+    rekognitionCallsAvoided: calls(without) - calls(withReuse),
+    withoutReuseUsd: without.monthlyUsd,
+    monthlyUsd,
+    per1000Usd: N ? (monthlyUsd / N) * 1000 : 0,
+    byService,
+  };
+}
+
 function validate(input: CostEstimate['input']): void {
   if (!Number.isFinite(input.images) || input.images < 0) throw new CostModelError(`images must be ≥ 0, got ${input.images}`);
-  for (const [name, value] of [['borderlineRate', input.borderlineRate], ['rejectRate', input.rejectRate]] as const) {
+  for (const [name, value] of [['borderlineRate', input.borderlineRate], ['rejectRate', input.rejectRate], ['duplicateRate', input.duplicateRate]] as const) {
     if (!Number.isFinite(value) || value < 0 || value > 1) throw new CostModelError(`${name} must be from 0 to 1, got ${value}`);
   }
   if (input.borderlineRate + input.rejectRate > 1) throw new CostModelError('borderlineRate + rejectRate must not exceed 1');
   if (!Number.isInteger(input.batchSize) || input.batchSize < 1 || input.batchSize > 10_000) throw new CostModelError(`batchSize must be 1-10000, got ${input.batchSize}`);
   if (input.workflow !== 'EXPRESS' && input.workflow !== 'STANDARD') throw new CostModelError(`workflow must be EXPRESS or STANDARD, got ${input.workflow}`);
+  if (input.workflowLogLevel !== 'ALL' && input.workflowLogLevel !== 'ERROR') throw new CostModelError(`workflowLogLevel must be ALL or ERROR, got ${input.workflowLogLevel}`);
+  if (!['WARN', 'INFO', 'DEBUG'].includes(input.logLevel)) throw new CostModelError(`logLevel must be WARN, INFO or DEBUG, got ${input.logLevel}`);
+  if (!Number.isFinite(input.animatedShare) || input.animatedShare < 0 || input.animatedShare > 1) {
+    throw new CostModelError(`animatedShare must be from 0 to 1, got ${input.animatedShare}`);
+  }
+  if (!Number.isInteger(input.framesPerAnimation) || input.framesPerAnimation < 1 || input.framesPerAnimation > MAX_ANIMATION_MAX_FRAMES) {
+    throw new CostModelError(`framesPerAnimation must be 1-${MAX_ANIMATION_MAX_FRAMES}, got ${input.framesPerAnimation}`);
+  }
 }
 
-function assumptions(input: CostEstimate['input'], paths: WorkflowPath[], ingestMs: number, executionMs: number, sizes: { plain: number; reviewed: number }): string[] {
+function assumptions(
+  input: CostEstimate['input'],
+  paths: WorkflowPath[],
+  ingestMs: number,
+  executionMs: number,
+  sizes: { clean: number; plain: number; reviewed: number },
+  hashMs: number,
+): string[] {
   const f = FUNCTION_PROFILES;
   const review = input.reviewModelId !== null;
   const tokens = reviewInputTokens(input.reviewImage);
+  const judgedPct = ((1 - input.duplicateRate) * 100).toFixed(1);
   return [
     `List prices, us-east-1, as of ${PRICES_AS_OF} (${REFERENCE}); free tiers not deducted; no retries or failures counted.`,
-    `Every image reaches Rekognition once (UNUSABLE files that never do are ignored); tiers are applied to the month's volume.`,
+    input.animatedShare > 0
+      ? `Every judged still reaches Rekognition once and each animation (${(input.animatedShare * 100).toFixed(1)}% of images) ${input.framesPerAnimation} times, once per judged frame, ${REKOGNITION_CALL_MS} ms more of detect each (UNUSABLE files that never do are ignored); tiers are applied to the month's ${Math.round(input.images * (1 - input.duplicateRate) * (1 + input.animatedShare * (input.framesPerAnimation - 1))).toLocaleString('en-US')} calls.`
+      : `Every judged image reaches Rekognition once (UNUSABLE files that never do are ignored; animations would add a call per judged frame: --animated-share); tiers are applied to the month's volume.`,
+    input.duplicateRate > 0
+      ? `${(input.duplicateRate * 100).toFixed(1)}% of uploads repeat an earlier decision (bytes already decided under the policy, or a near-duplicate of a rejected image): no Rekognition call, no review, ${REKOGNITION_CALL_MS} ms less of detect; they are recorded and applied like any decision. ${judgedPct}% are judged.`
+      : 'No upload repeats an earlier decision (--duplicate-rate: identical bytes and near-duplicates of rejected images skip Rekognition).',
     `${(input.borderlineRate * 100).toFixed(1)}% borderline, ${(input.rejectRate * 100).toFixed(1)}% rejected (quarantined), the rest tagged.`,
     review
-      ? `Contextual review on with ${input.reviewModelId}: every borderline image goes to Bedrock once.`
+      ? `Contextual review on with ${input.reviewModelId}: every judged borderline image goes to Bedrock once.`
       : 'Contextual review off (the construct\'s default): borderline images are held for a human (REVIEW) at no extra AWS cost.',
     `Workflow ${input.workflow}; paths counted from the definition: ${paths.map((p) => `${p.name} (${(p.share * 100).toFixed(1)}%): ${p.states.join(' → ')}`).join('; ')}.`,
     input.workflow === 'EXPRESS'
       ? `Express execution time = the path's Lambda time + ${TRANSITION_OVERHEAD_MS} ms per state, billed at ${EXPRESS_MEMORY_MB} MB rounded up to ${EXPRESS_ROUNDING_MS} ms: ${paths.map((p) => `${p.durationMs.toFixed(0)} → ${p.billedMs} ms`).join(', ')}.`
       : `Standard: one billed transition per state entered (${paths.map((p) => `${p.transitions} ${p.name}`).join(', ')}); ingest calls StartExecution and returns.`,
-    `Lambda arm64, memory as the CDK construct sets it: ingest ${f.ingest.memoryMb} MB, detect ${f.detect.memoryMb} MB (${f.detect.durationMs} ms: ${f.detect.note}), review ${f.review.memoryMb} MB (${f.review.durationMs} ms), record ${f.record.memoryMb} MB (${f.record.durationMs} ms), apply ${f.apply.memoryMb} MB (${f.apply.durationMs} ms, ${APPLY_QUARANTINE_MS} ms for a reject).`,
+    `Lambda arm64, memory as the CDK construct sets it (functions/lib/pipeline-settings.ts, sized with npm run bench:detect-memory): ingest ${f.ingest.memoryMb} MB, detect ${f.detect.memoryMb} MB (${f.detect.durationMs} ms: ${f.detect.note}; the hash of a 1600×1200 JPEG takes ${PERCEPTUAL_HASH_FULL_CORE_MS} ms of a full vCPU, ${hashMs.toFixed(0)} ms at ${f.detect.memoryMb} MB), review ${f.review.memoryMb} MB (${f.review.durationMs} ms), record ${f.record.memoryMb} MB (${f.record.durationMs} ms), apply ${f.apply.memoryMb} MB (${f.apply.durationMs} ms, ${APPLY_QUARANTINE_MS} ms for a reject).`,
     input.workflow === 'EXPRESS'
       ? `Ingest: one invocation per batch of ${input.batchSize}; StartSyncExecution waits for the slowest execution of the batch: ~${ingestMs.toFixed(0)} ms per batch (mean execution ${executionMs.toFixed(0)} ms).`
       : `Ingest: one invocation per batch of ${input.batchSize}, ~${ingestMs} ms.`,
     `SQS: 1 SendMessage per image (bodies < 64 KB), 1 ReceiveMessage and 1 DeleteMessageBatch per batch, plus ${IDLE_POLLERS} idle long-polling pollers.`,
-    `DynamoDB: a decision item of ~${sizes.plain} B (${sizes.reviewed} B with an LLM review) = ${Math.ceil(sizes.plain / 1024)} WRU per copy; each GSI the item lands in (byImage, byStatus, byUploader, byCategory when a rule decided) is another copy; the detect step's consistent GetItem is 1 RRU.`,
-    'S3: 3 GET-class requests per image in detect (HEAD, 64 KB range GET, Rekognition reading the object), 1 GET + 1 PUT-class in apply; the upload itself is the uploader\'s.',
+    `DynamoDB: a decision item of ~${sizes.clean} B for a clean approval (no label at the policy's MinConfidence), ~${sizes.plain} B with three labels and a rule (rejected, held), ${sizes.reviewed} B with an LLM review; 1 WRU per started KB per copy, and each GSI the item lands in (byImage, byStatus, byUploader, byCategory when a rule decided) is another copy. The content index: one ~200 B item per judged image (1 WRU), and each rejected still's perceptual hash under ${KNOWN_BAD_KEYS_PER_REJECT} band keys (1 WRU each); none of them is in an index. Detect reads the job (a consistent Query, 1 RRU), the bytes' entry (0.5 RRU) and, for a judged image, ${KNOWN_BAD_QUERIES} band Queries (0.5 RRU each; a band holds a few small items; repeats are counted as identical bytes, which stop before).`,
+    'S3: detect GETs the object once (size, ETag and the bytes the header, the SHA-256 and the perceptual hash need; no HEAD, no range GET); Rekognition GETs each judged still it reads by reference; apply makes 1 GET-class (GetObjectTagging, which keeps the uploader\'s own tags) and 1 PUT-class request (PutObjectTagging: the serving gate serves an object only once tagged APPROVED, so this one cannot go); the upload itself is the uploader\'s.',
     ...(review
       ? [`Bedrock: image ${input.reviewImage.width}×${input.reviewImage.height} px ≈ ${tokens.image} tokens (w×h/750 after downscaling to 1568 px; Anthropic's rule, used as an approximation for every model) + ~${tokens.prompt} prompt tokens; ~${REVIEW_OUTPUT_TOKENS} output tokens.`]
       : []),
-    `CloudWatch Logs: ${SFN_EVENT_BYTES} B per state machine event${input.workflow === 'EXPRESS' ? ` + a ${STATE_DOCUMENT_BYTES} B state document (includeExecutionData)` : ''}; ${LAMBDA_LOG_BYTES_PER_INVOCATION} B of function logs per invocation; ingestion only (storage after the month not counted).`,
+    (input.workflowLogLevel === 'ALL'
+      ? `CloudWatch Logs: state machine level ALL (the construct's workflowLogLevel): ${SFN_EVENT_BYTES} B per event${input.workflow === 'EXPRESS' ? ` + a ${STATE_DOCUMENT_BYTES} B state document (execution data)` : ''}`
+      : "CloudWatch Logs: state machine level ERROR without execution data (the construct's default; workflowLogLevel 'ALL' logs every state: --workflow-log-level all), so only failed states are logged, and failures are not counted") +
+      `; functions at ${input.logLevel} (the construct's logLevel; --log-level): ${LAMBDA_LOG_BYTES_PER_INVOCATION[input.logLevel]} B per invocation (INFO: the handler's one line, ~${LAMBDA_LOG_BYTES_PER_INVOCATION.INFO} B; DEBUG: also Lambda's START/END/REPORT); ingestion only (storage after the month not counted).`,
   ];
 }

@@ -5,7 +5,8 @@
  */
 import { topLevelCategory } from './taxonomy.ts';
 import { estimateDecisionCostUsd } from './pricing.ts';
-import type { CaughtError, Decision, DecisionStatus, Job, ModerationState } from './types.ts';
+import { isQualitySampled } from './quality.ts';
+import type { CaughtError, Decision, DecisionStatus, Job, ModerationState, ReusedDecision } from './types.ts';
 
 export interface Outcome {
   status: DecisionStatus;
@@ -23,14 +24,22 @@ export function outcomeOf(state: ModerationState): Outcome {
   if (!detection) throw new IncompleteStateError(`job ${state.job.jobId} reached the record step without a detection`);
   const rule = detection.rule;
   const because = rule ? `${rule.label} ${rule.confidence.toFixed(1)}% ≥ ${rule.action} threshold ${rule.threshold} of rule "${rule.category}"` : '';
+  // A repeat of an earlier decision (the same bytes, or a near-duplicate of a rejected image): it stands.
+  if (detection.reusedFrom) return reusedOutcome(detection.reusedFrom);
   switch (detection.verdict) {
     case 'UNUSABLE':
       return { status: 'UNUSABLE', decidedBy: 'policy', reason: detection.unusableReason ?? 'the file is not a usable image' };
     case 'REJECT':
       return { status: 'REJECTED', decidedBy: 'rekognition', reason: because };
     case 'APPROVE':
+      if (detection.restoredFrom) {
+        const from = detection.restoredFrom;
+        return { status: 'APPROVED', decidedBy: 'policy', reason: `restored from quarantine: the same bytes were approved on appeal by ${from.decidedBy} (job ${from.jobId})` };
+      }
       return { status: 'APPROVED', decidedBy: 'rekognition', reason: rule ? because : 'no label reached a review threshold' };
     case 'BORDERLINE': {
+      // Only a human may decide (an SVG, an animation not judged whole): never an LLM's approval.
+      if (detection.holdReason) return { status: 'REVIEW', decidedBy: 'policy', reason: rule ? `${detection.holdReason} (worst frame: ${because})` : detection.holdReason };
       const review = state.review;
       if (review) {
         const status: DecisionStatus = review.decision === 'APPROVE' ? 'APPROVED' : review.decision === 'REJECT' ? 'REJECTED' : 'REVIEW';
@@ -48,11 +57,18 @@ export function outcomeOf(state: ModerationState): Outcome {
   }
 }
 
-/** The automated decision's item: one per job, written with a condition so a duplicate writes nothing. */
-export function automatedRecord(state: ModerationState, options: { decidedAt: string }): Decision {
+/**
+ * The automated decision's item: one per job, written with a condition so a duplicate writes nothing.
+ * `qualitySampleRate`: the share of APPROVED and REJECTED decisions that also go to the review queue
+ * blind (functions/lib/quality.ts; chosen by the job id, so a redelivery chooses the same).
+ */
+export function automatedRecord(state: ModerationState, options: { decidedAt: string; policyName?: string; qualitySampleRate?: number }): Decision {
   const { job, detection, review } = state;
   const outcome = outcomeOf(state);
   const rule = detection?.rule;
+  const restored = detection?.restoredFrom;
+  const sampled =
+    (outcome.status === 'APPROVED' || outcome.status === 'REJECTED') && !restored && isQualitySampled(job.jobId, options.qualitySampleRate ?? 0);
   return {
     ...identity(job, outcome.status, options.decidedAt),
     kind: 'automated',
@@ -62,7 +78,10 @@ export function automatedRecord(state: ModerationState, options: { decidedAt: st
     rule,
     category: rule ? (topLevelCategory(rule.label) ?? rule.label) : undefined,
     policyVersion: detection?.policyVersion,
+    policyName: options.policyName,
     modelVersion: detection?.modelVersion,
+    // Animations: how many frames, which were judged, which one decided (invariant 7).
+    ...(detection?.frames ? { frames: detection.frames } : {}),
     llm: review
       ? {
           modelId: review.modelId,
@@ -80,15 +99,31 @@ export function automatedRecord(state: ModerationState, options: { decidedAt: st
       totalMs: Math.max(0, Date.parse(options.decidedAt) - Date.parse(job.receivedAt)) || undefined,
     },
     estimatedCostUsd: estimateDecisionCostUsd({
-      rekognitionCalled: detection?.verdict !== 'UNUSABLE' || detection.unusableReason?.startsWith('Rekognition') === true,
+      rekognitionCalled: !restored && !detection?.reusedFrom && (detection?.verdict !== 'UNUSABLE' || detection.unusableReason?.startsWith('Rekognition') === true),
       review,
     }),
     executionId: state.settings?.executionId,
+    ...(sampled ? { qualitySample: true } : {}),
+    ...(restored ? { restoredFrom: restored.recordId } : {}),
+    ...(detection?.reusedFrom ? { reusedFrom: detection.reusedFrom.jobId } : {}),
   };
 }
 
+/**
+ * The outcome of an upload that repeats an earlier decision (functions/content-reuse.ts): that job's
+ * latest status, decided by `policy` (no model looked at these bytes), the reason naming the job.
+ */
+export function reusedOutcome(from: ReusedDecision): Outcome {
+  const earlier = `job ${from.jobId}, ${from.status} by ${from.decidedBy}${from.reason ? `: ${from.reason}` : ''}`;
+  const reason =
+    from.match === 'near-duplicate'
+      ? `near-duplicate of a rejected image (distance ${from.distance ?? '?'}): ${earlier}`
+      : `the same bytes were decided before under this policy version (${earlier})`;
+  return { status: from.status, decidedBy: 'policy', reason: reason.length > 1000 ? `${reason.slice(0, 999)}…` : reason };
+}
+
 /** A FAILED entry: appended (never conditional), so a later replay can still write the decision. */
-export function failureRecord(state: ModerationState, options: { failedAt: string }): Decision {
+export function failureRecord(state: ModerationState, options: { failedAt: string; policyName?: string }): Decision {
   const error: CaughtError = state.error ?? { Error: 'Unknown', Cause: 'the workflow failed without an error' };
   return {
     ...identity(state.job, 'FAILED', options.failedAt),
@@ -97,6 +132,7 @@ export function failureRecord(state: ModerationState, options: { failedAt: strin
     reason: `${error.Error}: ${summariseCause(error.Cause)}`,
     labels: state.detection?.labels ?? [],
     policyVersion: state.detection?.policyVersion,
+    policyName: options.policyName,
     error,
     timings: {},
     estimatedCostUsd: 0,
@@ -104,10 +140,14 @@ export function failureRecord(state: ModerationState, options: { failedAt: strin
   };
 }
 
-/** A human's decision on an image held for review: appended beside the automated record, superseding it. */
+/**
+ * A human's decision on an image held for review, or the outcome of an appeal (`appealOf`, the
+ * appeal's record id; `previous` is then the rejection it contests): appended beside the automated
+ * record, superseding `previous`.
+ */
 export function humanRecord(
   previous: Decision,
-  input: { status: 'APPROVED' | 'REJECTED'; reviewer: string; reason: string; decidedAt: string; supersedes: string },
+  input: { status: 'APPROVED' | 'REJECTED'; reviewer: string; reason: string; decidedAt: string; supersedes: string; appealOf?: string; contentSha256?: string },
 ): Decision {
   const job: Job = {
     jobId: previous.jobId,
@@ -129,10 +169,86 @@ export function humanRecord(
     rule: previous.rule,
     category: previous.category,
     policyVersion: previous.policyVersion,
+    policyName: previous.policyName,
     modelVersion: previous.modelVersion,
     timings: {},
     estimatedCostUsd: 0,
     supersedes: input.supersedes,
+    previousStatus: previous.status,
+    ...(input.appealOf ? { appealOf: input.appealOf } : {}),
+    ...(input.contentSha256 ? { contentSha256: input.contentSha256 } : {}),
+  };
+}
+
+/**
+ * An uploader's appeal of a rejection (kind `appeal`, status REVIEW: it waits in the review queue).
+ * Not a decision: what stands is still the rejection until a human decides the appeal
+ * (humanRecord with `appealOf`). `decidedBy` says who appealed: `uploader:<id>`.
+ */
+export function appealRecord(rejected: Decision, input: { message: string; filedAt: string; contests: string }): Decision {
+  return {
+    ...identity(jobOf(rejected, input.filedAt), 'REVIEW', input.filedAt),
+    kind: 'appeal',
+    decidedBy: `uploader:${rejected.uploader ?? 'unknown'}`,
+    reason: input.message,
+    labels: [],
+    policyVersion: rejected.policyVersion,
+    policyName: rejected.policyName,
+    timings: {},
+    estimatedCostUsd: 0,
+    contests: input.contests,
+  };
+}
+
+/**
+ * The review-queue entry of an automated decision chosen for quality sampling (kind `sample`,
+ * status REVIEW, the automated decision's time so the queue orders it by how long it waited). It
+ * carries no verdict, label or rule: the queue and `review list --json` show it blind.
+ */
+export function qualitySampleEntry(automated: Decision, sampleOf: string): Decision {
+  return {
+    ...identity(jobOf(automated, automated.decidedAt), 'REVIEW', automated.decidedAt),
+    kind: 'sample',
+    decidedBy: 'policy',
+    reason: 'sampled for a blind quality check',
+    labels: [],
+    timings: {},
+    estimatedCostUsd: 0,
+    sampleOf,
+  };
+}
+
+/**
+ * A reviewer's blind answer to a quality sample (kind `blind`): a measurement, not a decision. It is
+ * never applied to the object and never becomes the latest decision.
+ */
+export function blindAnswerRecord(
+  sample: Decision,
+  input: { status: 'APPROVED' | 'REJECTED'; reviewer: string; reason?: string; decidedAt: string; sampleOf: string },
+): Decision {
+  return {
+    ...identity(jobOf(sample, input.decidedAt), input.status, input.decidedAt),
+    kind: 'blind',
+    decidedBy: `human:${input.reviewer}`,
+    reason: input.reason || 'blind quality check',
+    labels: [],
+    timings: {},
+    estimatedCostUsd: 0,
+    sampleOf: input.sampleOf,
+  };
+}
+
+function jobOf(record: Decision, at: string): Job {
+  return {
+    jobId: record.jobId,
+    bucket: record.bucket,
+    key: record.key,
+    versionId: record.versionId,
+    eTag: record.eTag,
+    sequencer: record.sequencer,
+    uploader: record.uploader,
+    eventTime: at,
+    receivedAt: at,
   };
 }
 

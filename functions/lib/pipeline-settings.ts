@@ -20,23 +20,30 @@ export type WorkflowStep = Exclude<Step, 'ingest'>;
 export const WORKFLOW_STEPS: readonly WorkflowStep[] = ['detect', 'review', 'record', 'apply', 'fail'];
 
 /**
- * Memory of each function in MB. Detect and review decode images with sharp (review also downscales
- * to the model's limit), and Lambda's CPU share grows with memory; the others only call AWS APIs.
+ * Memory of each function in MB, sized on measurements (docs/performance.md, "What the functions
+ * need"): every function mostly waits on AWS APIs, and Lambda bills memory × time, so each gets the
+ * least that holds its peak with room to spare.
+ * - detect and review decode images with sharp (detect: the header, the perceptual hash, conversions
+ *   within DECODE_MEMORY_SHARE of this; review: the downscale for the model). `npm run
+ *   bench:detect-memory`: ~145 MB after loading, 455 MB for the largest interlaced PNG the decode
+ *   budget admits at 512 MB; at 256 MB a 40-frame GIF already needs 320 MB.
+ * - the others only call AWS APIs: `npm run bench:function-memory` measures 66-73 MB peak for each
+ *   bundled handler in a bare node (41 MB), so ~100 MB with Lambda's runtime: 128 MB.
  */
 export const FUNCTION_MEMORY_MB: Readonly<Record<Step, number>> = {
-  ingest: 256,
-  detect: 1024,
-  review: 1024,
-  record: 256,
-  apply: 256,
-  fail: 256,
+  ingest: 128,
+  detect: 512,
+  review: 512,
+  record: 128,
+  apply: 128,
+  fail: 128,
 };
 
 /**
  * The settle function (functions/settle.ts, STANDARD workflows only): not a step of the workflow,
- * it runs when an execution ended FAILED, TIMED_OUT or ABORTED, which is rare.
+ * it runs when an execution ended FAILED, TIMED_OUT or ABORTED, which is rare. 66 MB peak measured.
  */
-export const SETTLE_FUNCTION_MEMORY_MB = 256;
+export const SETTLE_FUNCTION_MEMORY_MB = 128;
 
 /**
  * The Step Functions event that tells an execution's end (EventBridge on AWS; the local Step

@@ -9,6 +9,8 @@
  *     Explicit: { reject: 80, review: 50 }
  *     Swimwear or Underwear: allow
  *     Suggestive: { review: 70 }   # model-6.1 names are mapped onto every model-7 category they became
+ *   animation: { maxFrames: 10 }   # DetectModerationLabels calls per file at most (frames.ts)
+ *   formats: { svg: review }       # review (default), unusable or raster
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -33,10 +35,30 @@ export interface ThresholdSpec {
 
 export type RuleSpec = 'allow' | ThresholdSpec;
 
+/** What to do with an SVG: hold it for a human (review), refuse it (unusable), or trust the rasteriser (raster). */
+export type SvgMode = 'review' | 'unusable' | 'raster';
+export const SVG_MODES = ['review', 'unusable', 'raster'] as const satisfies readonly SvgMode[];
+
+/** Frames of an animation judged per file (one DetectModerationLabels call each), by default and at most. */
+export const DEFAULT_ANIMATION_MAX_FRAMES = 10;
+export const MAX_ANIMATION_MAX_FRAMES = 100;
+
+export interface PolicySettings {
+  animation: { maxFrames: number };
+  formats: { svg: SvgMode };
+}
+
+export const DEFAULT_SETTINGS: PolicySettings = {
+  animation: { maxFrames: DEFAULT_ANIMATION_MAX_FRAMES },
+  formats: { svg: 'review' },
+};
+
 export interface PolicyDocument {
   name?: string;
   default?: RuleSpec;
   rules: Record<string, RuleSpec>;
+  animation?: Partial<PolicySettings['animation']>;
+  formats?: Partial<PolicySettings['formats']>;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -73,6 +95,10 @@ export interface Policy {
   default: PolicyRule;
   /** The MinConfidence to send to DetectModerationLabels: below it no rule could flag anything. */
   minConfidence: number;
+  /** Animations: at most this many frames judged per file; a file they cannot cover is held for review. */
+  animation: PolicySettings['animation'];
+  /** Formats that render differently in a browser than in the rasteriser (SVG). */
+  formats: PolicySettings['formats'];
   /** The document as it was written (parsed), for display and audit. */
   document: unknown;
   /** Things that are valid but worth telling the author (model-6.1 names and how they were read). */
@@ -105,6 +131,40 @@ const ThresholdRuleSchema = z
 // A union of 'allow' and the object: the issue formatter reports whichever branch matches the value's type.
 const RuleSchema = z.union([z.literal('allow'), ThresholdRuleSchema]);
 
+const MAX_FRAMES_MESSAGE = (input: unknown): string => `must be a whole number from 1 to ${MAX_ANIMATION_MAX_FRAMES}, got ${describe(input)}`;
+
+/** A settings section must be a mapping; other problems (unknown fields) keep zod's issue for formatIssue. */
+const sectionError =
+  (fields: string) =>
+  (issue: { code?: string; input?: unknown }): string | undefined =>
+    issue.code === 'invalid_type' ? `must be a mapping with ${fields}, got ${describe(issue.input)}` : undefined;
+
+const AnimationSchema = z.strictObject(
+  {
+    maxFrames: z
+      .number({ error: (issue) => MAX_FRAMES_MESSAGE(issue.input) })
+      .int({ error: (issue) => MAX_FRAMES_MESSAGE(issue.input) })
+      .min(1, { error: (issue) => MAX_FRAMES_MESSAGE(issue.input) })
+      .max(MAX_ANIMATION_MAX_FRAMES, { error: (issue) => MAX_FRAMES_MESSAGE(issue.input) })
+      .optional(),
+  },
+  { error: sectionError('maxFrames') },
+);
+
+const FormatsSchema = z.strictObject(
+  {
+    svg: z
+      .enum(SVG_MODES, {
+        error: (issue) => {
+          const suggestion = typeof issue.input === 'string' ? didYouMean(issue.input, SVG_MODES) : undefined;
+          return `must be one of ${SVG_MODES.map((m) => `"${m}"`).join(', ')}, got ${describe(issue.input)}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+        },
+      })
+      .optional(),
+  },
+  { error: sectionError('svg') },
+);
+
 const PolicyDocumentSchema = z.strictObject({
   name: z
     .string({ error: (issue) => `must be a string, got ${describe(issue.input)}` })
@@ -112,6 +172,8 @@ const PolicyDocumentSchema = z.strictObject({
     .min(1, { error: 'must not be empty' })
     .optional(),
   default: RuleSchema.optional(),
+  animation: AnimationSchema.optional(),
+  formats: FormatsSchema.optional(),
   rules: z.record(z.string(), RuleSchema, {
     error: (issue) =>
       issue.input === undefined
@@ -120,8 +182,10 @@ const PolicyDocumentSchema = z.strictObject({
   }),
 });
 
-const TOP_LEVEL_FIELDS = ['name', 'default', 'rules'];
+const TOP_LEVEL_FIELDS = ['name', 'default', 'rules', 'animation', 'formats'];
 const RULE_FIELDS = ['reject', 'review'];
+/** The fields of each top-level settings section, for "did you mean". */
+const SECTION_FIELDS: Record<string, string[]> = { animation: ['maxFrames'], formats: ['svg'] };
 
 /**
  * Parses a policy written as YAML or JSON (JSON is YAML, so one parser reads both) and validates it.
@@ -148,7 +212,7 @@ export function compilePolicy(raw: unknown, origin?: string): Policy {
   };
 
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    fail([`must be a mapping with "rules" (and optionally "name", "default"), got ${describe(raw)}`]);
+    fail([`must be a mapping with "rules" (and optionally "name", "default", "animation", "formats"), got ${describe(raw)}`]);
   }
 
   const parsed = PolicyDocumentSchema.safeParse(raw);
@@ -162,13 +226,19 @@ export function compilePolicy(raw: unknown, origin?: string): Policy {
   const defaultRule = toRule('*', document.default ?? 'allow');
   const rules: Record<string, PolicyRule> = {};
   for (const [category, spec] of compiled.rules) rules[category] = toRule(category, spec);
+  const settings: PolicySettings = {
+    animation: { maxFrames: document.animation?.maxFrames ?? DEFAULT_SETTINGS.animation.maxFrames },
+    formats: { svg: document.formats?.svg ?? DEFAULT_SETTINGS.formats.svg },
+  };
 
   return {
     name: document.name ?? 'custom',
-    version: policyVersion(rules, defaultRule),
+    version: policyVersion(rules, defaultRule, settings),
     rules,
     default: defaultRule,
     minConfidence: minConfidenceFor([...Object.values(rules), defaultRule]),
+    animation: settings.animation,
+    formats: settings.formats,
     document: raw,
     warnings: compiled.warnings,
   };
@@ -314,11 +384,15 @@ function toRule(category: string, spec: RuleSpec): PolicyRule {
  * The name is left out on purpose: renaming a policy, reformatting it, reordering it, or writing a
  * model-6.1 name instead of the model-7 names it stands for does not change any decision.
  */
-function policyVersion(rules: Record<string, PolicyRule>, defaultRule: PolicyRule): string {
+function policyVersion(rules: Record<string, PolicyRule>, defaultRule: PolicyRule, settings: PolicySettings): string {
   const specOf = (rule: PolicyRule): unknown => (isAllow(rule) ? 'allow' : { reject: rule.reject, review: rule.review });
+  // Settings count only when they differ from the defaults: a policy that leaves them out keeps the
+  // version it had before they existed, and writing a default explicitly changes no decision.
+  const nonDefault = canonicalJson(settings) === canonicalJson(DEFAULT_SETTINGS) ? {} : { settings };
   const canonical = canonicalJson({
     default: specOf(defaultRule),
     rules: Object.fromEntries(Object.entries(rules).map(([category, rule]) => [category, specOf(rule)])),
+    ...nonDefault,
   });
   return `sha256:${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
@@ -350,7 +424,8 @@ function formatIssue(issue: z.core.$ZodIssue, base: PropertyKey[], root: unknown
     return [at(`must be "allow" or an object with reject and/or review, got ${describe(value)}`)];
   }
   if (issue.code === 'unrecognized_keys') {
-    const expected = path.length === 0 ? TOP_LEVEL_FIELDS : RULE_FIELDS;
+    const section = path.length === 1 && Object.hasOwn(SECTION_FIELDS, String(path[0])) ? SECTION_FIELDS[String(path[0])] : undefined;
+    const expected = path.length === 0 ? TOP_LEVEL_FIELDS : (section ?? RULE_FIELDS);
     return issue.keys.map((key) => {
       const suggestion = didYouMean(key, expected);
       const hint = suggestion ? `did you mean "${suggestion}"?` : `expected ${expected.join(', ')}`;

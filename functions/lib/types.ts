@@ -90,6 +90,23 @@ export interface Detection {
   /** Animations and multi-page files: which frames Rekognition judged, and which one decided. */
   frames?: FrameSummary;
   /**
+   * Set (with verdict APPROVE, no Rekognition call) when the object is the copy a granted appeal
+   * restored from quarantine, with the very bytes the reviewer approved: that decision carries over.
+   */
+  restoredFrom?: { jobId: string; recordId: string; decidedBy: string };
+  /**
+   * Set when these very bytes were decided before under the same policy version (APPROVED, REJECTED or
+   * UNUSABLE), or the image is a near-duplicate of one REJECTED under it: that job's latest decision
+   * carries over, with no Rekognition call (functions/content-reuse.ts).
+   */
+  reusedFrom?: ReusedDecision;
+  /**
+   * SHA-256 of the object's bytes and its perceptual hash (when informative): what the record step
+   * indexes so that the next upload of these bytes, or of a near-duplicate of a rejected image, is not
+   * judged again (functions/store/content-index.ts).
+   */
+  fingerprint?: Fingerprint;
+  /**
    * Set (with verdict BORDERLINE) when only a human may decide: an SVG, or an animation whose frames
    * could not all be judged. Nothing automatic (contextual review included) may approve it.
    */
@@ -107,6 +124,8 @@ export interface FrameSummary {
   judged: number[];
   /** The frame whose verdict is the file's: the worst one. */
   decidingFrame?: number;
+  /** The judged frames at review or reject level: what a contextual review must look at (frames.ts framesAsJpeg). */
+  flagged?: number[];
   /** True when every frame was judged or has the same (or near-identical) pixels as a judged one. */
   covered: boolean;
 }
@@ -148,7 +167,8 @@ export interface ModerationState {
 
 /** What the apply step did to the uploaded object. */
 export interface AppliedAction {
-  action: 'tagged' | 'quarantined' | 'skipped';
+  /** `restored`: a granted appeal brought the object back from quarantine (functions/lib/apply-decision.ts). */
+  action: 'tagged' | 'quarantined' | 'restored' | 'skipped';
   detail: string;
   quarantineKey?: string;
 }
@@ -162,8 +182,16 @@ export interface RecordOutcome {
   duplicate: boolean;
 }
 
-/** Which part of a job's history a record is: its automated decision, a human's, or a failure. */
-export type RecordKind = 'automated' | 'human' | 'failure';
+/**
+ * Which part of a job's history a record is: its automated decision, a human's, or a failure (the
+ * decisions); or an uploader's appeal of a rejection, a quality sample's queue entry, or a
+ * reviewer's blind answer to one (not decisions: they never change what stands, and get no
+ * decision event). See docs/architecture.md, "The decision record".
+ */
+export type RecordKind = 'automated' | 'human' | 'failure' | 'appeal' | 'sample' | 'blind';
+
+/** The kinds of record that decide (or fail to decide) a job: the others are appeals and quality measurements. */
+export const DECISION_KINDS: readonly RecordKind[] = ['automated', 'human', 'failure'];
 
 /**
  * One entry of the decision history as the domain builds it. Append-only: a later human decision is
@@ -188,7 +216,11 @@ export interface Decision {
   /** The top-level category of the deciding label (sparse GSI key). */
   category?: string;
   policyVersion?: string;
+  /** The policy's name (its `name`, or the preset's), when known at the time of the decision. */
+  policyName?: string;
   modelVersion?: string;
+  /** Animations and multi-page files: the frame count, the frames judged and the one that decided. */
+  frames?: FrameSummary;
   reason?: string;
   llm?: { modelId: string; decision: ReviewDecision; reason: string; categories: string[]; inputTokens?: number; outputTokens?: number };
   error?: CaughtError;
@@ -197,6 +229,47 @@ export interface Decision {
   executionId?: string;
   /** For human decisions: the record they supersede (its record id, `<pk>|<sk>`). */
   supersedes?: string;
+  /** For human decisions: the status of the record they supersede (the decision event's previousStatus). */
+  previousStatus?: DecisionStatus;
+  /**
+   * Automated APPROVED/REJECTED decisions chosen for blind quality sampling (functions/lib/quality.ts):
+   * the job also enters the review queue, where a reviewer answers without seeing this verdict.
+   */
+  qualitySample?: boolean;
+  /** An appeal (kind `appeal`): the record id of the REJECTED decision it contests. */
+  contests?: string;
+  /** A human decision on an appeal (its outcome): the appeal's record id. */
+  appealOf?: string;
+  /** A granted appeal: SHA-256 (hex) of the bytes approved, so the restored copy is recognised (functions/restored-upload.ts). */
+  contentSha256?: string;
+  /** A quality sample's queue entry or blind answer (kinds `sample`, `blind`): the sampled automated record's id. */
+  sampleOf?: string;
+  /** An automated decision on a copy restored from quarantine by a granted appeal: that appeal outcome's record id. */
+  restoredFrom?: string;
+  /** An automated decision that repeats an earlier job's (identical bytes, or a near-duplicate of a rejected image): that job's id. */
+  reusedFrom?: string;
+}
+
+/** What an upload's bytes are, for reuse (functions/content-reuse.ts). */
+export interface Fingerprint {
+  /** SHA-256 of the whole object, hex. */
+  contentHash: string;
+  /** 64-bit perceptual hash, hex (functions/lib/perceptual-hash.ts); absent for files too flat or not decodable. */
+  perceptualHash?: string;
+}
+
+/** An earlier decision that an upload repeats (Detection.reusedFrom). */
+export interface ReusedDecision {
+  jobId: string;
+  /** The record that stood when it was reused (`<pk>|<sk>`): the job's latest decision. */
+  recordId: string;
+  status: 'APPROVED' | 'REJECTED' | 'UNUSABLE';
+  decidedBy: string;
+  /** `identical`: the same SHA-256; `near-duplicate`: a perceptual hash within `distance` bits of a REJECTED image's. */
+  match: 'identical' | 'near-duplicate';
+  distance?: number;
+  /** The earlier decision's reason. */
+  reason?: string;
 }
 
 /** A decision as stored and read back: with the table's keys (see functions/store/table-schema.ts). */

@@ -20,6 +20,21 @@ export class DecisionConflictError extends UserFacingError {
   }
 }
 
+/** The job already has an appeal without an outcome: one open appeal at a time. The message names it. */
+export class AppealOpenError extends UserFacingError {
+  override name = 'AppealOpen';
+  readonly open?: DecisionRecord;
+
+  constructor(jobId: string, open?: DecisionRecord) {
+    super(
+      open
+        ? `job ${jobId} already has an open appeal, filed at ${open.decidedAt} ("${open.reason ?? ''}"); it waits in the review queue, and nothing new was written`
+        : `job ${jobId} already has an open appeal; nothing new was written`,
+    );
+    this.open = open;
+  }
+}
+
 /**
  * The bucket itself is missing (NoSuchBucket) or the pipeline may not read it (AccessDenied): not the
  * object being gone, so never a silent "skipped". Retried, then the job is dead-lettered for an operator.

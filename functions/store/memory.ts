@@ -4,14 +4,18 @@
  * and the same conditional writes, so what a test sees is what the table would hold.
  */
 import type { Decision, DecisionRecord, DecisionStatus } from '../lib/types.ts';
-import { DecisionConflictError } from './errors.ts';
-import { latestDecisionOf, type DecisionStore, type PutOnceResult } from './decision-store.ts';
+import { AppealOpenError, DecisionConflictError } from './errors.ts';
+import { latestDecisionOf, openAppealOf, type DecisionStore, type PutOnceResult } from './decision-store.ts';
+import { qualitySampleEntry } from '../lib/decision.ts';
 import { planQuery, type AuditPage, type AuditQuery } from './decision-query.ts';
+import { InMemoryContentIndex } from './content-index.ts';
 import { AUTO_DECISION_SK, DEFAULT_STATUS_SHARDS, decisionItem, imageKeyOf, jobPartitionKey, newestFirst, recordIdOf } from './table-schema.ts';
 
 export class InMemoryDecisionStore implements DecisionStore {
   /** Every item by its record id (`<pk>|<sk>`), as the table would hold it. */
   readonly items = new Map<string, DecisionRecord>();
+  /** The content index (content-index.ts), kept apart from `items`: its entries are not decision records. */
+  readonly content = new InMemoryContentIndex();
 
   constructor(private readonly statusShards = DEFAULT_STATUS_SHARDS) {}
 
@@ -25,7 +29,9 @@ export class InMemoryDecisionStore implements DecisionStore {
 
   async putAutomatedOnce(decision: Decision): Promise<PutOnceResult> {
     const record = decisionItem(decision, { shards: this.statusShards });
-    if (this.putIfAbsent(record)) return { written: true, record: this.copy(record)! };
+    const written = this.putIfAbsent(record);
+    if (decision.qualitySample) this.putIfAbsent(decisionItem(qualitySampleEntry(decision, recordIdOf(record)), { shards: this.statusShards }));
+    if (written) return { written: true, record: this.copy(record)! };
     return { written: false, existing: (await this.latestDecision(decision.jobId))! };
   }
 
@@ -42,6 +48,23 @@ export class InMemoryDecisionStore implements DecisionStore {
   async appendFailure(decision: Decision): Promise<DecisionRecord> {
     const record = decisionItem(decision, { shards: this.statusShards });
     this.items.set(recordIdOf(record), structuredClone(record));
+    return this.copy(record)!;
+  }
+
+  async appendAppeal(appeal: Decision): Promise<DecisionRecord> {
+    const records = this.partition(appeal.jobId);
+    const open = openAppealOf(records);
+    if (open) throw new AppealOpenError(appeal.jobId, this.copy(open));
+    const record = decisionItem(appeal, { shards: this.statusShards, revision: records.filter((r) => r.kind === 'appeal').length + 1 });
+    // Two round trips, as against the table: two appeals filed at once compute the same revision.
+    await Promise.resolve();
+    if (!this.putIfAbsent(record)) throw new AppealOpenError(appeal.jobId, this.copy(openAppealOf(this.partition(appeal.jobId))));
+    return this.copy(record)!;
+  }
+
+  async appendBlindAnswer(answer: Decision): Promise<DecisionRecord> {
+    const record = decisionItem(answer, { shards: this.statusShards });
+    if (!this.putIfAbsent(record)) throw new DecisionConflictError(answer.jobId, this.copy(this.items.get(recordIdOf(record))));
     return this.copy(record)!;
   }
 

@@ -35,6 +35,14 @@ export interface ObjectHead {
   eTag?: string;
   versionId?: string;
   lastModified?: Date;
+  /** User metadata (x-amz-meta-*), keys in lower case. */
+  metadata?: Record<string, string>;
+}
+
+/** What one GET of an object gives: its head, and its bytes when they were read. */
+export interface FetchedObject extends ObjectHead {
+  /** The whole object, when it is at most the `maxBytes` asked for (larger bodies are not read). */
+  bytes?: Buffer;
 }
 
 export interface ListedObject {
@@ -53,6 +61,18 @@ export interface QuarantineCopy {
   tags: Tag[];
 }
 
+/** Restoring a quarantined object to the uploads bucket (a granted appeal). */
+export interface RestoreCopy {
+  /** Where it goes back to: the uploads bucket and the key it was rejected under. */
+  to: { bucket: string; key: string };
+  /** The restored object's tags (set by the copy and then written to the new version). */
+  tags: Tag[];
+  /** Added to the user metadata the quarantine copy has (which is kept, with its content headers). */
+  metadata: Record<string, string>;
+}
+
+export type RestoreOutcome = { outcome: 'done'; versionId?: string } | { outcome: 'missing' };
+
 /** What happened to an object: done, or why not. */
 export type ObjectOutcome = 'done' | 'missing' | 'superseded';
 
@@ -61,16 +81,32 @@ export interface ObjectStore {
   head(ref: ObjectRef): Promise<ObjectHead | 'missing'>;
   /** The object's bytes, or a byte range of them (inclusive, as HTTP ranges are). */
   read(ref: ObjectRef, range?: { start: number; end: number }): Promise<Buffer>;
+  /**
+   * One GET instead of a HEAD and a read: the object's size, identity and metadata, and its bytes when
+   * it is at most `maxBytes` long (a larger body is not read); 'missing' when that version is gone.
+   */
+  fetch(ref: ObjectRef, options: { maxBytes: number }): Promise<FetchedObject | 'missing'>;
   /** The object's tags, or 'missing'. */
   readTags(ref: ObjectRef): Promise<Tag[] | 'missing'>;
   /** Replaces the object's tags. */
   writeTags(ref: ObjectRef, tags: Tag[]): Promise<ObjectOutcome>;
   /** Copies the object into the quarantine bucket with the given tags. */
   copyToQuarantine(ref: ObjectRef, copy: QuarantineCopy): Promise<ObjectOutcome>;
+  /**
+   * Copies a quarantined object back to the uploads bucket (a new object there: ObjectCreated:Copy),
+   * with the given tags and metadata, then deletes the quarantine copy. 'missing' when the quarantine
+   * copy is gone. Needs s3:PutObject on the uploads prefix, which only reviewers have (grantReview),
+   * never a function (docs/architecture.md, invariant 4).
+   */
+  restoreFromQuarantine(copy: ObjectRef, restore: RestoreCopy): Promise<RestoreOutcome>;
   /** Deletes that version (or the key, unversioned). */
   delete(ref: ObjectRef): Promise<void>;
-  /** Every object under a prefix ("folder" placeholders left out). */
-  list(bucket: string, prefix?: string): AsyncGenerator<ListedObject>;
+  /** Every object under a prefix in key order ("folder" placeholders left out), optionally after a key. */
+  list(bucket: string, prefix?: string, options?: { startAfter?: string }): AsyncGenerator<ListedObject>;
+}
+
+function lowerCaseKeys(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).map(([key, value]) => [key.toLowerCase(), value]));
 }
 
 interface S3LikeError {
@@ -112,6 +148,7 @@ export class S3ObjectStore implements ObjectStore {
         eTag: normaliseETag(head.ETag),
         versionId: normaliseVersionId(head.VersionId),
         lastModified: head.LastModified,
+        ...(head.Metadata && Object.keys(head.Metadata).length ? { metadata: lowerCaseKeys(head.Metadata) } : {}),
       };
     } catch (err) {
       return this.missingOr(ref, err);
@@ -126,6 +163,29 @@ export class S3ObjectStore implements ObjectStore {
       });
     } catch (err) {
       throw this.unreadable(ref, err);
+    }
+  }
+
+  async fetch(ref: ObjectRef, options: { maxBytes: number }): Promise<FetchedObject | 'missing'> {
+    try {
+      return await callAws('S3', async () => {
+        const out = await this.client.send(new GetObjectCommand(target(ref)));
+        const head: FetchedObject = {
+          size: out.ContentLength ?? 0,
+          eTag: normaliseETag(out.ETag),
+          versionId: normaliseVersionId(out.VersionId),
+          lastModified: out.LastModified,
+          ...(out.Metadata && Object.keys(out.Metadata).length ? { metadata: lowerCaseKeys(out.Metadata) } : {}),
+        };
+        if (head.size > options.maxBytes) {
+          // Not read: close the connection instead of downloading what nobody will use.
+          (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+          return head;
+        }
+        return { ...head, bytes: Buffer.from(await out.Body!.transformToByteArray()) };
+      });
+    } catch (err) {
+      return this.missingOr(ref, err);
     }
   }
 
@@ -174,14 +234,62 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async restoreFromQuarantine(copy: ObjectRef, restore: RestoreCopy): Promise<RestoreOutcome> {
+    let head;
+    try {
+      head = await callAws('S3', () => this.client.send(new HeadObjectCommand(target(copy))));
+    } catch (err) {
+      await this.missingOr(copy, err);
+      return { outcome: 'missing' };
+    }
+    const versionId = normaliseVersionId(copy.versionId);
+    const source = `${copy.bucket}/${encodeURIComponent(copy.key).replace(/%2F/g, '/')}${versionId ? `?versionId=${encodeURIComponent(versionId)}` : ''}`;
+    let copied;
+    try {
+      copied = await callAws('S3', () =>
+        this.client.send(
+          new CopyObjectCommand({
+            Bucket: restore.to.bucket,
+            Key: restore.to.key,
+            CopySource: source,
+            TaggingDirective: 'REPLACE',
+            Tagging: taggingHeader(restore.tags),
+            // REPLACE so the restore mark can be added: the quarantine copy's metadata and content headers carry over.
+            MetadataDirective: 'REPLACE',
+            Metadata: { ...lowerCaseKeys(head.Metadata ?? {}), ...restore.metadata },
+            ContentType: head.ContentType,
+            CacheControl: head.CacheControl,
+            ContentDisposition: head.ContentDisposition,
+            ContentEncoding: head.ContentEncoding,
+            ContentLanguage: head.ContentLanguage,
+          }),
+        ),
+      );
+    } catch (err) {
+      if (isObjectGone(err)) return { outcome: 'missing' };
+      throw this.unreadable(copy, err);
+    }
+    const restored = { bucket: restore.to.bucket, key: restore.to.key, versionId: normaliseVersionId(copied.VersionId) };
+    // The copy's Tagging is not honoured by every S3 implementation: write the tags to the new version too.
+    await callAws('S3', () => this.client.send(new PutObjectTaggingCommand({ ...target(restored), Tagging: { TagSet: restore.tags } })));
+    await this.delete(copy);
+    return { outcome: 'done', ...(restored.versionId ? { versionId: restored.versionId } : {}) };
+  }
+
   async delete(ref: ObjectRef): Promise<void> {
     await callAws('S3', () => this.client.send(new DeleteObjectCommand(target(ref))));
   }
 
-  async *list(bucket: string, prefix?: string): AsyncGenerator<ListedObject> {
+  async *list(bucket: string, prefix?: string, options: { startAfter?: string } = {}): AsyncGenerator<ListedObject> {
     let token: string | undefined;
     do {
-      const page = await callAws('S3', () => this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token })));
+      const page = await callAws('S3', () =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token, StartAfter: token ? undefined : options.startAfter }),
+        ),
+      ).catch((err: unknown) => {
+        throw this.unreadable({ bucket, key: prefix ?? '' }, err);
+      });
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.endsWith('/')) continue;
         yield { key: object.Key, size: object.Size ?? 0, eTag: normaliseETag(object.ETag) ?? '', lastModified: object.LastModified ?? new Date(0) };

@@ -9,7 +9,16 @@
  * - `DECISION#human#r<revision>`: human decisions, appended; the revision (0001, 0002, ...) makes two
  *   reviewers deciding the same job at once collide on one key, so exactly one conditional write wins
  *   (older items used `DECISION#human#<decidedAt>`, which still reads as a human decision);
- * - `FAILURE#<failedAt>`: failures, appended.
+ * - `FAILURE#<failedAt>`: failures, appended;
+ * - `APPEAL#r<revision>`: an uploader's appeal of a rejection (kind `appeal`), numbered like human
+ *   decisions so two appeals filed at once collide and one wins; at most one is open at a time;
+ * - `QUALITY#sample`: the review-queue entry of an automated decision chosen for blind quality
+ *   sampling (kind `sample`), written once beside it; `QUALITY#answer`: a reviewer's blind answer to it
+ *   (kind `blind`), written once (two reviewers at once: one wins).
+ * Appeals and sample entries carry status REVIEW, so the queue finds them with the same byStatus
+ * REVIEW query that finds the images held for review (their `kind` tells them apart); the statuses
+ * themselves stay DECISION_STATUSES. None of them is under `DECISION#`, so the latest decision of a
+ * job ignores them.
  * GSIs (all sorted by decidedAt, ISO 8601, so a Query is in time order):
  * - byImage:    imageKey = `<bucket>/<key>`              → the history of one image
  * - byStatus:   statusShard = `<STATUS>#<shard>`         → write-sharded so 1,000 decisions/s never heat
@@ -40,6 +49,9 @@ export const AUTO_DECISION_SK = 'DECISION#auto';
 export const DECISION_PREFIX = 'DECISION#';
 export const HUMAN_DECISION_PREFIX = 'DECISION#human#';
 export const FAILURE_PREFIX = 'FAILURE#';
+export const APPEAL_PREFIX = 'APPEAL#';
+export const QUALITY_SAMPLE_SK = 'QUALITY#sample';
+export const BLIND_ANSWER_SK = 'QUALITY#answer';
 
 export function jobPartitionKey(jobId: string): string {
   return `JOB#${jobId}`;
@@ -48,6 +60,11 @@ export function jobPartitionKey(jobId: string): string {
 /** A human decision's sort key: the job's n-th human decision (1-based). */
 export function humanDecisionSortKey(revision: number): string {
   return `${HUMAN_DECISION_PREFIX}r${String(revision).padStart(4, '0')}`;
+}
+
+/** An appeal's sort key: the job's n-th appeal (1-based). */
+export function appealSortKey(revision: number): string {
+  return `${APPEAL_PREFIX}r${String(revision).padStart(4, '0')}`;
 }
 
 export function failureSortKey(failedAt: string): string {
@@ -76,6 +93,9 @@ export function statusShardKey(status: string, shard: number): string {
 export function kindOfSortKey(sk: string): RecordKind {
   if (sk === AUTO_DECISION_SK) return 'automated';
   if (sk.startsWith(HUMAN_DECISION_PREFIX)) return 'human';
+  if (sk.startsWith(APPEAL_PREFIX)) return 'appeal';
+  if (sk === QUALITY_SAMPLE_SK) return 'sample';
+  if (sk === BLIND_ANSWER_SK) return 'blind';
   return 'failure';
 }
 
@@ -86,22 +106,33 @@ export function recordIdOf(record: Pick<DecisionRecord, 'pk' | 'sk'>): string {
 
 /**
  * The item for a decision: the table's keys and the index keys added to the domain's record.
- * `revision` numbers a human decision (see humanDecisionSortKey).
+ * `revision` numbers a human decision or an appeal (see humanDecisionSortKey, appealSortKey).
  */
 export function decisionItem(decision: Decision, options: { shards: number; revision?: number }): DecisionRecord {
-  const sk =
-    decision.kind === 'automated'
-      ? AUTO_DECISION_SK
-      : decision.kind === 'human'
-        ? humanDecisionSortKey(options.revision ?? 1)
-        : failureSortKey(decision.decidedAt);
   return {
     pk: jobPartitionKey(decision.jobId),
-    sk,
+    sk: sortKeyOf(decision, options.revision ?? 1),
     ...decision,
     imageKey: imageKeyOf(decision.bucket, decision.key),
     statusShard: statusShardKey(decision.status, shardFor(decision.jobId, options.shards)),
   };
+}
+
+function sortKeyOf(decision: Decision, revision: number): string {
+  switch (decision.kind) {
+    case 'automated':
+      return AUTO_DECISION_SK;
+    case 'human':
+      return humanDecisionSortKey(revision);
+    case 'appeal':
+      return appealSortKey(revision);
+    case 'sample':
+      return QUALITY_SAMPLE_SK;
+    case 'blind':
+      return BLIND_ANSWER_SK;
+    case 'failure':
+      return failureSortKey(decision.decidedAt);
+  }
 }
 
 /** An item read from the table as a record; `kind` is derived from the sort key for older items. */
@@ -120,5 +151,41 @@ export function newestFirst(a: DecisionRecord, b: DecisionRecord): number {
 
 function rank(record: DecisionRecord): number {
   const kind = record.kind ?? kindOfSortKey(record.sk);
-  return kind === 'human' ? 2 : kind === 'automated' ? 1 : 0;
+  // An appeal, a sample's queue entry or a blind answer follows the decision it is about.
+  return kind === 'human' ? 3 : kind === 'automated' ? 1 : kind === 'failure' ? 0 : 2;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Content lookups (functions/store/content-index.ts; docs/architecture.md, "Never pay twice for the
+// same bytes"). Not decision records: no GSI key attribute (so in no index), no decision event
+// (the publishers keep to isDecisionItem), never in a job's history.
+// - pk `CONTENT#<sha256>#<policyVersion>`, sk `CONTENT`: the job that first decided these bytes under
+//   this policy version (written once, conditionally);
+// - pk `NEAR#<policyVersion>#<band>:<value>`, sk `<jobId>`: a REJECTED image's perceptual hash, under
+//   each of its bands' values and every value one bit away (functions/lib/perceptual-hash.ts).
+
+/** Every decision record's partition key starts with this; the content lookups' do not. */
+export const JOB_PARTITION_PREFIX = 'JOB#';
+export const CONTENT_SORT_KEY = 'CONTENT';
+
+export function contentPartitionKey(contentHash: string, policyVersion: string): string {
+  return `CONTENT#${contentHash}#${policyVersion}`;
+}
+
+export function nearDuplicatePartitionKey(policyVersion: string, bandKey: string): string {
+  return `NEAR#${policyVersion}#${bandKey}`;
+}
+
+const CONTENT_INDEX_PREFIXES = ['CONTENT#', 'NEAR#'];
+
+/** True for the items of the decision history (what decision events, audits and histories are made of). */
+export function isDecisionItem(item: Record<string, unknown>): boolean {
+  const pk = item[TABLE_KEYS.partitionKey];
+  return typeof pk === 'string' && pk.startsWith(JOB_PARTITION_PREFIX);
+}
+
+/** True for the content index's items: in the table, but not decisions (no event, no history). */
+export function isContentIndexItem(item: Record<string, unknown>): boolean {
+  const pk = item[TABLE_KEYS.partitionKey];
+  return typeof pk === 'string' && CONTENT_INDEX_PREFIXES.some((prefix) => pk.startsWith(prefix));
 }

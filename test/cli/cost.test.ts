@@ -77,13 +77,30 @@ describe('cost model', () => {
 
   it('counts each GSI copy of the decision item in DynamoDB write units', () => {
     const sizes = sampleDecisionItems('amazon.nova-lite-v1:0');
-    expect(sizes.plain).toBeGreaterThan(500);
+    expect(sizes.clean).toBeGreaterThan(500);
+    // A clean approval fits one write unit per copy; three labels and a rule do not.
+    expect(sizes.clean).toBeLessThanOrEqual(1024);
+    expect(sizes.plain).toBeGreaterThan(sizes.clean);
     expect(sizes.reviewed).toBeGreaterThan(sizes.plain);
     expect(dynamoItemBytes({ pk: 'abc', n: 12345 })).toBe(2 + 3 + 1 + 4);
     const estimate = estimateMonthlyCost({ images: 1_000, borderlineRate: 0, rejectRate: 0, workflow: 'EXPRESS', reviewModelId: null }, definition);
     const writes = service(estimate, 'DynamoDB')!.items[0]!;
     // table + byImage + byStatus + byUploader; byCategory only when a rule decided (none here).
-    expect(writes.quantity).toBe(1_000 * Math.ceil(sizes.plain / 1024) * 4);
+    expect(writes.quantity).toBe(1_000 * Math.ceil(sizes.clean / 1024) * 4);
+    const labelled = estimateMonthlyCost({ images: 1_000, borderlineRate: 0, rejectRate: 1, workflow: 'EXPRESS', reviewModelId: null }, definition);
+    expect(service(labelled, 'DynamoDB')!.items[0]!.quantity).toBe(1_000 * Math.ceil(sizes.plain / 1024) * 5);
+  });
+
+  it('counts the content index: one entry per judged image, a rejected still under 68 band keys, and detect\'s lookups', () => {
+    const estimate = estimateMonthlyCost({ images: 1_000_000, borderlineRate: 0.05, rejectRate: 0.02, workflow: 'EXPRESS', reviewModelId: null }, definition);
+    const items = service(estimate, 'DynamoDB')!.items;
+    const find = (prefix: string) => items.find((i) => i.what.startsWith(prefix))!;
+    // REVIEW is never repeated, so held images are not indexed.
+    expect(find('content index').quantity).toBeCloseTo(950_000);
+    expect(find('known bad').quantity).toBeCloseTo(20_000 * 68);
+    expect(find('detect: already decided?').quantity).toBe(1_000_000);
+    expect(find('detect: these bytes decided?').quantity).toBe(500_000);
+    expect(find('detect: a known-bad near-duplicate?').quantity).toBe(2_000_000);
   });
 
   it('states every assumption and each price with its source kind and date', () => {

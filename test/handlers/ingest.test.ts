@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SFNClient, StartExecutionCommand, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildS3Notification, deadLetterBody } from '../../functions/lib/s3-event.ts';
 import { jobIdFor } from '../../functions/lib/job-id.ts';
@@ -110,19 +110,70 @@ describe('ingest (Express)', () => {
 });
 
 describe('ingest (Standard)', () => {
-  it('names the execution by the job id and treats ExecutionAlreadyExists as done', async () => {
+  const exists = () => Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists', $metadata: { httpStatusCode: 400 } });
+
+  it.each(['RUNNING', 'PENDING_REDRIVE', 'SUCCEEDED'] as const)('names the execution by the job id; ExecutionAlreadyExists of a %s execution means the job is in hand', async (status) => {
     const handler = await loadHandler('STANDARD');
-    sfn
-      .on(StartExecutionCommand)
-      .resolvesOnce({ executionArn: 'a', startDate: new Date() })
-      .rejects(Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists', $metadata: { httpStatusCode: 400 } }));
+    sfn.on(StartExecutionCommand).resolvesOnce({ executionArn: 'a', startDate: new Date() }).rejects(exists());
+    sfn.on(DescribeExecutionCommand).resolves({ status });
     const body = upload('uploads/a/x.jpg');
-    const result = await handler({ Records: [message('1', body), message('2', body)] });
+    const result = await handler({ Records: [message('1', body)] });
+    const second = await handler({ Records: [message('2', body)] });
     expect(result.batchItemFailures).toEqual([]);
+    expect(second.batchItemFailures).toEqual([]);
     const names = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name);
     expect(names).toHaveLength(2);
     expect(names[0]).toMatch(/^[0-9a-f]{40}$/);
     expect(names[1]).toBe(names[0]);
+    // The execution it asked about: the state machine's ARN with `execution` and the name.
+    expect(sfn.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input.executionArn)).toEqual([
+      `arn:aws:states:us-east-1:000000000000:execution:moderation:${names[0]}`,
+    ]);
+  });
+
+  it.each(['FAILED', 'TIMED_OUT', 'ABORTED'] as const)(
+    'ExecutionAlreadyExists of a %s execution: the delivery starts a replay-named execution (the job is not dropped)',
+    async (status) => {
+      const handler = await loadHandler('STANDARD');
+      sfn.on(StartExecutionCommand).rejectsOnce(exists()).resolves({ executionArn: 'b', startDate: new Date() });
+      sfn.on(DescribeExecutionCommand).resolves({ status });
+      const before = Date.now();
+      const result = await handler({ Records: [message('1', upload('uploads/a/x.jpg'))] });
+      expect(result.batchItemFailures).toEqual([]);
+      const starts = sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input);
+      expect(starts).toHaveLength(2);
+      const [jobId, retry] = [starts[0]!.name!, starts[1]!.name!];
+      expect(retry).toMatch(new RegExp(`^${jobId}-r\\d{13}$`));
+      expect(Number(retry.split('-r')[1])).toBeGreaterThanOrEqual(before);
+      expect(retry.length).toBeLessThanOrEqual(80);
+      expect(starts[1]!.input).toBe(starts[0]!.input);
+    },
+  );
+
+  it('an execution that exists but is no longer described (its history is gone) counts as over: a replay-named execution starts', async () => {
+    const handler = await loadHandler('STANDARD');
+    sfn.on(StartExecutionCommand).rejectsOnce(exists()).resolves({ executionArn: 'b', startDate: new Date() });
+    sfn.on(DescribeExecutionCommand).rejects(Object.assign(new Error('gone'), { name: 'ExecutionDoesNotExist', $metadata: { httpStatusCode: 400 } }));
+    const result = await handler({ Records: [message('1', upload('uploads/a/x.jpg'))] });
+    expect(result.batchItemFailures).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)[1]!.args[0].input.name).toMatch(/-r\d{13}$/);
+  });
+
+  it('two deliveries in the same millisecond: the second finds the replay name taken and leaves the job to it', async () => {
+    const handler = await loadHandler('STANDARD');
+    sfn.on(StartExecutionCommand).rejects(exists());
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'TIMED_OUT' });
+    const result = await handler({ Records: [message('1', upload('uploads/a/x.jpg'))] });
+    expect(result.batchItemFailures).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(2);
+  });
+
+  it('a failing DescribeExecution retries the message (never a silent drop)', async () => {
+    const handler = await loadHandler('STANDARD');
+    sfn.on(StartExecutionCommand).rejects(exists());
+    sfn.on(DescribeExecutionCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    const result = await handler({ Records: [message('1', upload('uploads/a/x.jpg'))] });
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: '1' }]);
   });
 
   it('gives a dead-letter replay its own execution name (names are unique for 90 days)', async () => {
@@ -137,5 +188,16 @@ describe('ingest (Standard)', () => {
     expect(name.startsWith(job.jobId)).toBe(true);
     expect(name).not.toBe(job.jobId);
     expect(name.length).toBeLessThanOrEqual(80);
+  });
+});
+
+describe('execution names and ARNs', () => {
+  it('builds the execution ARN from the state machine ARN (any partition) and refuses anything else', async () => {
+    baseEnv('STANDARD');
+    vi.resetModules();
+    const { executionArnOf, replayName } = await import('../../functions/ingest.ts');
+    expect(executionArnOf('arn:aws-cn:states:cn-north-1:123456789012:stateMachine:m', 'abc')).toBe('arn:aws-cn:states:cn-north-1:123456789012:execution:m:abc');
+    expect(() => executionArnOf('arn:aws:states:us-east-1:123456789012:execution:m:x', 'abc')).toThrow(/not a state machine ARN/);
+    expect(replayName('f'.repeat(40), 1_764_000_000_000)).toBe(`${'f'.repeat(40)}-r1764000000000`);
   });
 });

@@ -79,6 +79,14 @@ describe('settings from CDK context', () => {
     });
     expect(read({ contextualReview: false }).pipeline!.contextualReview).toBe(false);
     expect(read({ contextualReview: 'off' }).pipeline!.contextualReview).toBe(false);
+    // The serving gate is on unless the context turns it off (docs/deploying.md, "Serving approved content").
+    expect(read({}).pipeline!.servingGate).toBeUndefined();
+    expect(PIPELINE_DEFAULTS.servingGate).toBe(true);
+    expect(read({ servingGate: 'false' }).pipeline!.servingGate).toBe(false);
+    expect(read({ servingGate: false }).pipeline!.servingGate).toBe(false);
+    expect(read({ qualitySampleRate: '0.05' }).pipeline!.qualitySampleRate).toBe(0.05);
+    expect(read({ qualitySampleRate: 0 }).pipeline!.qualitySampleRate).toBe(0);
+    expect(() => read({ qualitySampleRate: 'often' })).toThrow(/qualitySampleRate must be a number/);
   });
 
   it('names every bad value at once', () => {
@@ -104,6 +112,7 @@ describe('ModerationPipeline props validation', () => {
         maxConcurrency: 5,
         batchSize: 10,
         statusShards: 8,
+        qualitySampleRate: 0.01,
       }),
     );
   });
@@ -113,6 +122,7 @@ describe('ModerationPipeline props validation', () => {
       /uploadsPrefix must not start with "\/".*uploaderPattern must contain \{uploader\}.*maxConcurrency must be an integer from 2 to 1000.*statusShards must be an integer from 1 to 100/,
     );
     expect(build({ workflowType: 'FAST' as never })).toThrow(/workflowType must be EXPRESS or STANDARD/);
+    expect(build({ qualitySampleRate: 1.5 })).toThrow(/qualitySampleRate must be a number from 0 to 1, got 1.5/);
   });
 
   it('fails the synth on a bad policy, listing the problem', () => {

@@ -119,8 +119,20 @@ describe('grantReview', () => {
 
   it('copies a rejected image to the quarantine bucket (PutObject + PutObjectTagging there)', () => {
     allows(roles.reviewer, { Action: Match.arrayWith(['s3:PutObject', 's3:PutObjectTagging']), Resource: quarantineObjects });
-    // PutObject nowhere else: never a new object in the uploads bucket (no trigger loop, invariant 4).
-    expect(resourcesFor(roles.reviewer, 's3:PutObject')).toEqual([quarantineObjects]);
+    // PutObject nowhere else but the moderated prefix, for a granted appeal's restore (below).
+    expect(resourcesFor(roles.reviewer, 's3:PutObject')).toEqual(expect.arrayContaining([quarantineObjects, uploadsObjects]));
+    expect(resourcesFor(roles.reviewer, 's3:PutObject')).toHaveLength(2);
+  });
+
+  it('restores a granted appeal: copies the image back under the moderated prefix, reads and deletes the quarantine copy', () => {
+    // (CDK merges statements on the same resource: ask by action.)
+    expect(resourcesFor(roles.reviewer, 's3:PutObject')).toContainEqual(uploadsObjects);
+    expect(resourcesFor(roles.reviewer, 's3:GetObjectTagging')).toContainEqual(quarantineObjects);
+    expect(resourcesFor(roles.reviewer, 's3:DeleteObject')).toContainEqual(quarantineObjects);
+    // A person's action, once per appeal; no function may write a new object there (invariant 4).
+    for (const fn of Object.values(pipeline.functions)) {
+      expect(resourcesFor(idOf(fn.role as never), 's3:PutObject')).not.toContainEqual(uploadsObjects);
+    }
   });
 
   it('may list both buckets, so a missing key is a 404 and not a 403', () => {
@@ -136,7 +148,10 @@ describe('grantReview', () => {
       statementsOfRole(template, role)
         .filter((s) => asArray(s.Action).some((a) => a.startsWith('s3:')))
         .flatMap((s) => asArray(s.Action).flatMap((action) => asArray(s.Resource).map((resource) => `${action} ${JSON.stringify(resource)}`)));
-    expect(s3Of(roles.reviewer).sort()).toEqual(s3Of(applyRole).sort());
+    // Besides, the restore of a granted appeal (above).
+    const restore = [`s3:PutObject ${JSON.stringify(uploadsObjects)}`, `s3:GetObjectTagging ${JSON.stringify(quarantineObjects)}`, `s3:DeleteObject ${JSON.stringify(quarantineObjects)}`];
+    expect(s3Of(roles.reviewer).filter((grant) => !restore.includes(grant)).sort()).toEqual(s3Of(applyRole).sort());
+    expect(s3Of(roles.reviewer)).toEqual(expect.arrayContaining(restore));
   });
 
   it('touches no queue', () => {

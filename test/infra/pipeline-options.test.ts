@@ -31,6 +31,9 @@ const { stack, template } = synthStack({
     batchSize: 5,
     statusShards: 16,
     logLevel: 'DEBUG',
+    workflowLogLevel: 'ALL',
+    reuseDecisions: false,
+    qualitySampleRate: 0.05,
   },
   alarmTopicArn: TOPIC_ARN,
   existingUploadsBucketName: 'existing-uploads',
@@ -53,7 +56,8 @@ describe('STANDARD workflow', () => {
   it('ingest uses StartExecution (not the sync API), with a short timeout and the queue visibility following it', () => {
     expect(fnProps('ingest').Environment.Variables[ENV.workflowType]).toBe('STANDARD');
     const states = actionsOfRole(template, roleId('ingest')).filter((a) => a.startsWith('states:'));
-    expect(states).toEqual(['states:StartExecution']);
+    // DescribeExecution: is the execution of a job id that already exists running or done (functions/ingest.ts)?
+    expect(states).toEqual(['states:DescribeExecution', 'states:StartExecution']);
     const timeout = fnProps('ingest').Timeout as number;
     expect(timeout).toBeLessThanOrEqual(60);
     expect(resources[idOf(pipeline.intakeQueue)].Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
@@ -64,9 +68,18 @@ describe('STANDARD workflow', () => {
     expect(mapping.Properties).toEqual(expect.objectContaining({ BatchSize: 5, ScalingConfig: { MaximumConcurrency: 20 } }));
     expect(fnProps('record').Environment.Variables[ENV.statusShards]).toBe('16');
     expect(fnProps('fail').Environment.Variables[ENV.statusShards]).toBe('16');
+    expect(fnProps('record').Environment.Variables[ENV.qualitySampleRate]).toBe('0.05');
     expect(template.toJSON().Outputs.StatusShards.Value).toBe('16');
     for (const step of Object.keys(pipeline.functions) as (keyof typeof pipeline.functions)[]) {
       expect(fnProps(step).Environment.Variables.POWERTOOLS_LOG_LEVEL, step).toBe('DEBUG');
+      // DEBUG keeps Lambda's START/END/REPORT lines (their Max Memory Used is what sizes a function).
+      expect(fnProps(step).LoggingConfig, step).toMatchObject({ LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG', SystemLogLevel: 'INFO' });
+    }
+  });
+
+  it('reuseDecisions: false sends every upload to Rekognition (REUSE_DECISIONS=off)', () => {
+    for (const step of Object.keys(pipeline.functions) as (keyof typeof pipeline.functions)[]) {
+      expect(fnProps(step).Environment.Variables[ENV.reuseDecisions], step).toBe('off');
     }
   });
 });
@@ -96,12 +109,12 @@ describe('adopted uploads bucket', () => {
     expect(template.toJSON().Outputs.UploadsBucketName.Value).toBe('existing-uploads');
   });
 
-  it('adds the notification (Put, Post, CompleteMultipartUpload under the prefix) to the existing bucket, keeping its others', () => {
+  it('adds the notification (Put, Post, Copy, CompleteMultipartUpload under the prefix) to the existing bucket, keeping its others', () => {
     const [notification] = Object.values(resourcesOf(template, 'Custom::S3BucketNotifications'));
     expect(notification.Properties!.BucketName).toBe('existing-uploads');
     expect(notification.Properties!.Managed).toBe(false);
     const configs = notification.Properties!.NotificationConfiguration.QueueConfigurations as { Events: string[]; Filter: unknown }[];
-    expect(configs.flatMap((c) => c.Events).sort()).toEqual(['s3:ObjectCreated:CompleteMultipartUpload', 's3:ObjectCreated:Post', 's3:ObjectCreated:Put']);
+    expect(configs.flatMap((c) => c.Events).sort()).toEqual(['s3:ObjectCreated:CompleteMultipartUpload', 's3:ObjectCreated:Copy', 's3:ObjectCreated:Post', 's3:ObjectCreated:Put']);
     for (const c of configs) expect(c.Filter).toEqual({ Key: { FilterRules: [{ Name: 'prefix', Value: 'incoming/' }] } });
   });
 
@@ -137,7 +150,7 @@ describe('policy', () => {
 
 describe('least privilege with every option on', () => {
   it('still no action wildcard, and Resource "*" only for Rekognition, X-Ray and log delivery', () => {
-    const allowedOnStar = /^(rekognition:DetectModerationLabels|xray:[A-Za-z]+|logs:[A-Za-z]*LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))$/;
+    const allowedOnStar = /^(rekognition:DetectModerationLabels|xray:[A-Za-z]+|logs:[A-Za-z]*LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|dynamodb:ListStreams)$/;
     for (const { policy, statement } of iamStatements(template)) {
       for (const action of asArray(statement.Action)) expect(action, policy).not.toMatch(/(^\*$|:\*$)/);
       if (asArray(statement.Resource).includes('*')) for (const action of asArray(statement.Action)) expect(action, policy).toMatch(allowedOnStar);

@@ -160,7 +160,8 @@ describe('intake queue and dead-letter queue', () => {
 });
 
 describe('ingest function and its SQS event source', () => {
-  const mappings = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping'));
+  // The ingest function's (the decision events' publisher has its own, on the table's stream: test/infra/decision-events.test.ts).
+  const mappings = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping')).filter((m) => JSON.stringify(m.Properties!.FunctionName) === JSON.stringify({ Ref: fnId('ingest') }));
 
   it('batches, reports partial batch failures and caps concurrency toward Rekognition', () => {
     expect(mappings).toHaveLength(1);
@@ -223,10 +224,19 @@ describe('state machine', () => {
     expect(rendered).not.toMatch(/\$\{/);
   });
 
-  it('is EXPRESS by default, logs ALL with execution data to a log group with retention, and traces', () => {
+  it('functions log JSON, warnings only, and none of Lambda\'s START/END/REPORT lines (logLevel INFO or DEBUG brings lines back)', () => {
+    for (const step of STEPS) {
+      expect(functionProps(step).LoggingConfig, step).toMatchObject({ LogFormat: 'JSON', ApplicationLogLevel: 'WARN', SystemLogLevel: 'WARN' });
+      // Decisions are reused by default: no REUSE_DECISIONS=off.
+      expect(functionProps(step).Environment.Variables[ENV.reuseDecisions], step).toBeUndefined();
+    }
+  });
+
+  it('is EXPRESS by default, logs failed states (ERROR) without execution data to a log group with retention, and traces', () => {
     expect(props.StateMachineType).toBe('EXPRESS');
-    expect(props.LoggingConfiguration.Level).toBe('ALL');
-    expect(props.LoggingConfiguration.IncludeExecutionData).toBe(true);
+    // ALL with execution data was ~$31 a month per million images (docs/operating.md, "What it costs"): workflowLogLevel 'ALL'.
+    expect(props.LoggingConfiguration.Level).toBe('ERROR');
+    expect(props.LoggingConfiguration.IncludeExecutionData).toBe(false);
     const logGroupId = props.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
     const logGroup = template.toJSON().Resources[logGroupId];
     expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
@@ -257,7 +267,8 @@ describe('functions', () => {
       expect.objectContaining({
         POWERTOOLS_SERVICE_NAME: 'moderation',
         POWERTOOLS_METRICS_NAMESPACE: 'UploadModeration',
-        POWERTOOLS_LOG_LEVEL: 'INFO',
+        // WARN by default: each decision is in the history already (docs/operating.md, "What it costs").
+        POWERTOOLS_LOG_LEVEL: 'WARN',
         NODE_OPTIONS: '--enable-source-maps',
       }),
     );
@@ -270,12 +281,16 @@ describe('functions', () => {
     ['ingest', [ENV.stateMachineArn, ENV.workflowType, ENV.uploadsBucket, ENV.uploadsPrefix, ENV.uploaderPattern, ENV.deadLetterQueueUrl]],
     ['detect', [ENV.policy, ENV.decisionTable]],
     ['review', [ENV.reviewModelId, ENV.policy]],
-    ['record', [ENV.decisionTable, ENV.statusShards, ENV.policy]],
+    ['record', [ENV.decisionTable, ENV.statusShards, ENV.policy, ENV.qualitySampleRate]],
     ['apply', [ENV.quarantineBucket]],
     ['fail', [ENV.decisionTable, ENV.deadLetterQueueUrl, ENV.statusShards]],
   ] as const)('%s gets the settings its handler reads (functions/lib/config.ts names)', (step, names) => {
     const variables = Object.keys(functionProps(step).Environment.Variables).filter((k) => !k.startsWith('POWERTOOLS_') && k !== 'NODE_OPTIONS');
     expect(variables.sort()).toEqual([...names].sort());
+  });
+
+  it('QUALITY_SAMPLE_RATE is the pipeline default, 1% (functions/lib/quality.ts)', () => {
+    expect(functionProps('record').Environment.Variables[ENV.qualitySampleRate]).toBe('0.01');
   });
 
   it('STATUS_SHARDS is the same number the stack outputs for readers', () => {
@@ -340,9 +355,15 @@ describe('least privilege', () => {
   });
 
   it('database access is on the base table only (no index, no Scan/Delete/Update; Query reads one job\'s partition)', () => {
-    for (const { statement } of iamStatements(template)) {
+    const publisherRole = idOf(pipeline.events!.publisher.role as never);
+    for (const { statement, roles } of iamStatements(template)) {
       const dynamo = asArray(statement.Action).filter((a) => a.startsWith('dynamodb:'));
       if (dynamo.length === 0) continue;
+      // The decision events' publisher reads the table's stream and nothing else of it (test/infra/decision-events.test.ts).
+      if (JSON.stringify(roles) === JSON.stringify([{ Ref: publisherRole }])) {
+        expect(dynamo.every((a) => /^dynamodb:(DescribeStream|GetRecords|GetShardIterator|ListStreams)$/.test(a)), JSON.stringify(dynamo)).toBe(true);
+        continue;
+      }
       expect(dynamo.every((a) => a === 'dynamodb:GetItem' || a === 'dynamodb:PutItem' || a === 'dynamodb:Query'), JSON.stringify(dynamo)).toBe(true);
       expect(asArray(statement.Resource)).toEqual([{ 'Fn::GetAtt': [tableId, 'Arn'] }]);
     }
@@ -358,7 +379,8 @@ describe('least privilege', () => {
   });
 
   it('Resource "*" only for Rekognition, X-Ray and CloudWatch Logs log delivery', () => {
-    const allowedOnStar = /^(rekognition:DetectModerationLabels|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups))$/;
+    // dynamodb:ListStreams: the decision events' stream event source (it has no resource-level permissions).
+    const allowedOnStar = /^(rekognition:DetectModerationLabels|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|dynamodb:ListStreams)$/;
     const star = iamStatements(template).filter(({ statement }) => statement.Effect === 'Allow' && asArray(statement.Resource).includes('*'));
     expect(star.length).toBeGreaterThan(0);
     for (const { policy, statement } of star) {

@@ -9,6 +9,11 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { closeServer, listen } from '../../local/net.ts';
 
+// These fake detectors answer by object key, not by content, and the tests upload the same bytes
+// under keys that must be judged differently: their stacks do not reuse decisions of identical bytes
+// (functions/content-reuse.ts). Tests of reuse pass `reuseDecisions: true` to startLocalStack.
+process.env.REUSE_DECISIONS ??= 'off';
+
 export interface FakeRekognitionCall {
   target: string;
   body: { Image?: { S3Object?: { Bucket?: string; Name?: string; Version?: string }; Bytes?: string }; MinConfidence?: number };
@@ -55,7 +60,13 @@ export async function startFakeRekognition(port = 0): Promise<FakeRekognition> {
   return { endpoint: `http://127.0.0.1:${bound}`, calls, close: () => closeServer(server) };
 }
 
-export async function jpeg(width = 128, height = 128, shade = 128): Promise<Buffer> {
+let nextShade = 0;
+
+/**
+ * A small flat JPEG. Without a shade, each call gives other bytes: identical bytes under another key
+ * would reuse the first one's decision (the pipeline never pays twice for the same bytes).
+ */
+export async function jpeg(width = 128, height = 128, shade = (nextShade++ * 37) % 256): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: shade, g: 255 - shade, b: 90 } } })
     .jpeg()
     .toBuffer();

@@ -193,6 +193,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     batchSize: options.batchSize,
     visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
     retryIntervalOverrides: options.retryIntervalOverrides,
+    // The harness stages objects with CopyObject and plays S3's part itself (stageObject): the
+    // bucket must not also announce those copies, as it does for a platform's renames.
+    notifiedEvents: ['ObjectCreated:Put', 'ObjectCreated:Post', 'ObjectCreated:CompleteMultipartUpload'],
     detector: {
       start: async (o) => {
         detector = await startDetectorEndpoint({ ...o, classify, fault: options.fault });

@@ -11,6 +11,8 @@ import sharp from 'sharp';
 import { LocalWorkflow, type ExecutionResult, type StepFunction } from '../../local/workflow.ts';
 import { fakeDecisionTable, fakeQueue, fakeS3 } from './fakes.ts';
 import type { Job, ModerationState } from '../../functions/lib/types.ts';
+import { humanRecord } from '../../functions/lib/decision.ts';
+import { recordIdOf } from '../../functions/store/table-schema.ts';
 
 const UPLOADS = 'uploads-bucket';
 const QUARANTINE = 'quarantine-bucket';
@@ -81,7 +83,8 @@ let counter = 0;
 async function upload(body?: Buffer): Promise<Job> {
   counter += 1;
   const key = `uploads/alice/photo ${counter}.jpg`;
-  const image = body ?? (await sharp({ create: { width: 200, height: 150, channels: 3, background: '#3080c0' } }).jpeg().toBuffer());
+  // A colour of its own per upload: identical bytes would repeat an earlier test's decision (content reuse).
+  const image = body ?? (await sharp({ create: { width: 200, height: 150, channels: 3, background: { r: 48, g: 128, b: (counter * 7) % 256 } } }).jpeg().toBuffer());
   const stored = s3.put(UPLOADS, key, image);
   const now = new Date().toISOString();
   return { jobId: `job${String(counter).padStart(37, '0')}`, bucket: UPLOADS, key, eTag: stored.eTag, size: image.length, uploader: 'alice', eventTime: now, receivedAt: now };
@@ -188,6 +191,24 @@ describe('moderation state machine', () => {
     expect(bedrock.commandCalls(ConverseCommand)).toHaveLength(0);
   });
 
+  it('a redelivery after a human decision applies the human decision, not the automated one', async () => {
+    rekognition.on(DetectModerationLabelsCommand).resolves(explicit(62));
+    const job = await upload();
+    await run(job, 'disabled');
+    const automated = decisionOf(job);
+    expect(automated.status).toBe('REVIEW');
+    await table.store.appendHuman(
+      humanRecord(automated, { status: 'APPROVED', reviewer: 'dana', reason: 'a painting', decidedAt: new Date().toISOString(), supersedes: recordIdOf(automated) }),
+    );
+    const calls = rekognition.commandCalls(DetectModerationLabelsCommand).length;
+    // SQS delivers the same notification again (or an operator replays it from the DLQ).
+    const again = await run(job, 'disabled');
+    expect(again.status).toBe('SUCCEEDED');
+    expect(rekognition.commandCalls(DetectModerationLabelsCommand)).toHaveLength(calls);
+    expect(statusTag(UPLOADS, job.key)).toBe('APPROVED');
+    expect(table.forJob(job.jobId).filter((r) => r.kind === 'automated')).toHaveLength(1);
+  });
+
   it('holds a borderline image for a human when Bedrock stays unavailable (fail closed)', async () => {
     rekognition.on(DetectModerationLabelsCommand).resolves(explicit(62));
     bedrock.on(ConverseCommand).rejects(Object.assign(new Error('model is busy'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 429 } }));
@@ -275,5 +296,39 @@ describe('moderation state machine', () => {
     const bytes = rekognition.commandCalls(DetectModerationLabelsCommand)[0]!.args[0].input.Image?.Bytes;
     expect(bytes).toBeDefined();
     expect((await sharp(Buffer.from(bytes!)).metadata()).format).toBe('jpeg');
+  });
+
+  describe('every frame counts (invariant 7)', () => {
+    /** A 2-frame animated GIF: a harmless first frame, then the frame that must be rejected (red here). */
+    const twoFrameGif = async () => {
+      const frame = (background: string) => sharp({ create: { width: 64, height: 64, channels: 3, background } }).raw().toBuffer();
+      const strip = Buffer.concat([await frame('#3080c0'), await frame('#e01010')]);
+      return sharp(strip, { raw: { width: 64, height: 128, channels: 3, pageHeight: 64 } }).gif({ delay: [100, 100], loop: 0 }).toBuffer();
+    };
+    /** Rekognition as a stub that sees the pixels: a red frame is explicit. */
+    const explicitWhenRed = async (input: { Image?: { Bytes?: Uint8Array } }) => {
+      const { channels } = await sharp(Buffer.from(input.Image!.Bytes!)).stats();
+      return channels[0]!.mean > 150 && channels[2]!.mean < 100 ? explicit(96) : { ModerationModelVersion: '7.0', ModerationLabels: [] };
+    };
+
+    it('a harmless first frame followed by an explicit one is REJECTED; the record names the frame and the count', async () => {
+      rekognition.on(DetectModerationLabelsCommand).callsFake(explicitWhenRed);
+      const job = await upload(await twoFrameGif());
+      expect((await run(job)).status).toBe('SUCCEEDED');
+      const decision = decisionOf(job);
+      expect(decision.status).toBe('REJECTED');
+      expect(decision.frames).toMatchObject({ total: 2, decidingFrame: 1 });
+      expect(rekognition.commandCalls(DetectModerationLabelsCommand)).toHaveLength(2);
+    });
+
+    it('an SVG is held for a person by default, and never sent to the LLM', async () => {
+      rekognition.on(DetectModerationLabelsCommand).resolves({ ModerationModelVersion: '7.0', ModerationLabels: [] });
+      const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="120"><rect width="120" height="120" fill="#3080c0"/></svg>');
+      const job = await upload(svg);
+      expect((await run(job)).status).toBe('SUCCEEDED');
+      expect(decisionOf(job)).toMatchObject({ status: 'REVIEW', decidedBy: 'policy' });
+      expect(String(decisionOf(job).reason)).toMatch(/SVG/);
+      expect(bedrock.commandCalls(ConverseCommand)).toHaveLength(0);
+    });
   });
 });

@@ -1,0 +1,106 @@
+/**
+ * `moderation policy validate FILE` and `moderation policy what-if FILE`: check a policy, and see
+ * what it would have changed on recent decisions (functions/lib/what-if.ts) before anyone deploys it.
+ */
+import type { Command } from 'commander';
+import { resolvePolicy, type Policy } from '../../functions/lib/policy.ts';
+import { whatIf, type WhatIfReport } from '../../functions/lib/what-if.ts';
+import { addTargetOptions, parseInteger, parseWhen, plural, withTarget, type TargetFlags } from '../flags.ts';
+import { renderTable, escapeControl, type Row } from '../output.ts';
+import { decisionStoreOf } from '../stores.ts';
+
+interface WhatIfFlags extends TargetFlags {
+  since?: string;
+  max?: string;
+  sample?: string;
+  json?: boolean;
+}
+
+export function registerPolicy(program: Command): void {
+  const policy = program.command('policy').description('check a moderation policy, and what it would change before you deploy it');
+
+  policy
+    .command('validate')
+    .argument('<file|preset>', 'a policy file (YAML or JSON) or a preset: strict, standard, permissive')
+    .description('validate a policy: every problem names the field and the value; prints its version and MinConfidence')
+    .option('--json', 'print the compiled policy as JSON')
+    .action((spec: string, flags: { json?: boolean }) => {
+      const compiled = resolvePolicy(spec);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(summaryOf(compiled))}\n`);
+        return;
+      }
+      const lines = [
+        `policy "${escapeControl(compiled.name)}" is valid: version ${compiled.version}, MinConfidence ${compiled.minConfidence}, ${plural(Object.keys(compiled.rules).length, 'rule')}`,
+        ...compiled.warnings.map((warning) => `warning: ${escapeControl(warning)}`),
+        '',
+      ];
+      process.stdout.write(lines.join('\n'));
+    });
+
+  addTargetOptions(
+    policy
+      .command('what-if')
+      .argument('<file|preset>', 'the candidate policy (YAML or JSON file) or a preset')
+      .description("replay the stored labels of recent decisions through a candidate policy: how many would change status, by category")
+      .option('--since <when>', 'decisions from this date or duration ago (default 7d)')
+      .option('--max <n>', 'look at most at this many decisions (newest first; default 100000)')
+      .option('--sample <n>', 'list this many of the changes (default 20)')
+      .option('--json', 'print the report as JSON'),
+  )
+    .addHelpText(
+      'after',
+      `
+Only the policy's part of each automated decision is compared (APPROVE, REJECT, BORDERLINE → REVIEW):
+a borderline image the LLM decided counts as REVIEW. Labels below the MinConfidence in force when an
+image was decided were never stored, so a policy with lower thresholds may change more than shown.
+
+Examples:
+  moderation policy what-if my-policy.yaml
+  moderation policy what-if strict --since 30d --json
+  moderation policy what-if my-policy.yaml --stack my-moderation`,
+    )
+    .action(async (spec: string, flags: WhatIfFlags) => {
+      const candidate = resolvePolicy(spec);
+      const since = parseWhen(flags.since ?? '7d', '--since');
+      const max = parseInteger(flags.max ?? '100000', '--max', { min: 1 });
+      const sample = parseInteger(flags.sample ?? '20', '--sample', { min: 0, max: 1000 });
+      await withTarget(flags, async (target) => {
+        const records = [];
+        for await (const record of decisionStoreOf(target).iterate({ statuses: ['APPROVED', 'REJECTED', 'REVIEW'], since, max })) records.push(record);
+        const report = whatIf(records, candidate, { sample });
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify({ since: since.toISOString(), ...report })}\n`);
+          return;
+        }
+        process.stdout.write(describe(report, since));
+      });
+    });
+}
+
+function summaryOf(policy: Policy) {
+  return { name: policy.name, version: policy.version, minConfidence: policy.minConfidence, rules: policy.rules, default: policy.default, animation: policy.animation, formats: policy.formats, warnings: policy.warnings };
+}
+
+function describe(report: WhatIfReport, since: Date): string {
+  const lines: string[] = [];
+  const share = report.examined ? ` (${((100 * report.changed) / report.examined).toFixed(1)}%)` : '';
+  lines.push(
+    `policy "${escapeControl(report.policy.name)}" (${report.policy.version}) on ${plural(report.examined, 'automated decision')} since ${since.toISOString()}: ` +
+      `${report.changed} would change status${share}`,
+  );
+  if (report.changed) {
+    lines.push('', renderTable(Object.entries(report.transitions).map(([transition, count]) => ({ change: transition, images: count })), ['change', 'images']));
+    const rows: Row[] = Object.entries(report.byCategory)
+      .sort((a, b) => b[1].changed - a[1].changed)
+      .map(([category, c]) => ({ category, changed: c.changed, 'to REJECTED': c.toRejected, 'to REVIEW': c.toReview, 'to APPROVED': c.toApproved }));
+    lines.push('', renderTable(rows, ['category', 'changed', 'to REJECTED', 'to REVIEW', 'to APPROVED']));
+    if (report.changes.length) {
+      lines.push('', renderTable(report.changes.map((c) => ({ key: c.key, change: `${c.from}→${c.to}`, because: c.because })), ['key', 'change', 'because']));
+    }
+  }
+  if (report.llmDecidedBefore) lines.push('', `${report.llmDecidedBefore} of them were decided by the LLM before and would be held for review (or go to the LLM) again`);
+  for (const note of report.notes) lines.push(`note: ${note}`);
+  lines.push('');
+  return lines.join('\n');
+}
