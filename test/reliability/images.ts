@@ -20,17 +20,9 @@ export function verdictFromRed(red: number): Verdict {
 }
 
 /** A deterministic pseudo-random generator (the same seed gives the same bytes, hence the same ETag). */
-export function prng(seed: number): () => number {
-  let state = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x100000000;
-  };
-}
+import { prng } from '../../bench/scenes.ts';
+
+export { prng };
 
 export interface ImageSpec {
   verdict?: Verdict;
