@@ -23,6 +23,8 @@
 import path from 'node:path';
 import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -98,6 +100,14 @@ export interface DecisionEventsProps extends DecisionEventsOptions {
   readonly logRetention?: logs.RetentionDays;
   /** POWERTOOLS_LOG_LEVEL of the publisher. @default 'INFO' */
   readonly logLevel?: string;
+  /** The alarms on the failure queues notify this topic (ALARM and OK). @default - no alarm actions */
+  readonly alarmTopic?: sns.ITopic;
+}
+
+/** An alarm per failure queue: an event that could not be published or delivered is a decision the platform was not told. */
+export interface DecisionEventsAlarms {
+  readonly failedPublishes: cloudwatch.Alarm;
+  readonly failedDeliveries?: cloudwatch.Alarm;
 }
 
 /** A rule on the decision events: where they go, and which ones. */
@@ -139,6 +149,8 @@ export class DecisionEvents extends Construct {
   readonly flaggedTopic?: sns.ITopic;
   /** The webhook (with `webhookUrl`). */
   readonly webhook?: DecisionWebhook;
+  /** Alarms when something lands in `failedPublishes` or `failedDeliveries`. */
+  readonly alarms: DecisionEventsAlarms;
 
   constructor(scope: Construct, id: string, props: DecisionEventsProps) {
     super(scope, id);
@@ -274,6 +286,26 @@ export class DecisionEvents extends Construct {
       });
       this.webhook = { connection, destination, rule, secret };
     }
+
+    // ---- Alarms: what could not be told is an operator's job -----------------------------------
+    this.alarms = {
+      failedPublishes: failureAlarm(
+        this,
+        'FailedPublishesAlarm',
+        this.failedPublishes,
+        'Decision events could not be put on the event bus after the retries: the platform was not told of these decisions. Each message names the stream shard and sequence numbers; the records themselves are in the decision table. Fix the cause (permissions, the bus) and re-publish from the table (docs/events.md, Failures).',
+        props.alarmTopic,
+      ),
+      failedDeliveries: this.failedDeliveries
+        ? failureAlarm(
+            this,
+            'FailedDeliveriesAlarm',
+            this.failedDeliveries,
+            'The webhook refused or did not answer decision events for 24 hours: they are in the failed-deliveries queue. Each message is the event itself: fix the receiver, then send them again from the queue (docs/events.md, Failures).',
+            props.alarmTopic,
+          )
+        : undefined,
+    };
   }
 
   /**
@@ -321,6 +353,22 @@ export class DecisionEvents extends Construct {
     );
     return topic;
   }
+}
+
+function failureAlarm(scope: Construct, id: string, queue: sqs.IQueue, description: string, topic: sns.ITopic | undefined): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmDescription: description,
+    metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  if (topic) {
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+    alarm.addOkAction(new cloudwatchActions.SnsAction(topic));
+  }
+  return alarm;
 }
 
 /** A queue for what could not be published or delivered: encrypted, TLS only, kept 14 days. */

@@ -465,7 +465,7 @@ export class ModerationPipeline extends Construct {
 
     // ---- Decision events (invariant 8) ---------------------------------------------------------
     if (props.events !== false) {
-      this.events = new DecisionEvents(this, 'Events', { ...props.events, decisionHistory: this.decisionHistory, logRetention: this.logRetention, logLevel: this.logLevel });
+      this.events = new DecisionEvents(this, 'Events', { ...props.events, decisionHistory: this.decisionHistory, logRetention: this.logRetention, logLevel: this.logLevel, alarmTopic: props.alarmTopic });
     }
   }
 

@@ -22,7 +22,7 @@ import { decisionEvent, decisionEventId, hasDecisionEvent, type ModerationDecisi
 import { isContentIndexItem, recordFromItem, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { DynamoDecisionStore } from '../functions/store/decision-store.ts';
 import type { DecisionRecord } from '../functions/lib/types.ts';
-import { EventOutbox } from './event-outbox.ts';
+import { DELIVERED_RETENTION_DAYS, EventOutbox } from './event-outbox.ts';
 import { WebhookDelivery, type WebhookSettings } from './webhook-delivery.ts';
 import { DUMMY_CREDENTIALS } from './client-config.ts';
 import type { LocalLogger } from './net.ts';
@@ -195,6 +195,9 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
         settled += 1;
       }
       if (settled) log.info('settled decision events left uncommitted by the last run', { settled });
+      // The outbox is not an archive (the table is): delivered events go after a while, so a long-lived data directory stays small.
+      const pruned = outbox.prune(new Date(Date.now() - DELIVERED_RETENTION_DAYS * 86_400_000), ['delivered']);
+      if (pruned.length) log.info('pruned delivered decision events', { pruned: pruned.length, olderThanDays: DELIVERED_RETENTION_DAYS });
       if (delivery) {
         const pending = outbox.list().filter((e) => e.delivery.status === 'pending');
         for (const entry of pending) delivery.enqueue(entry.event.id);

@@ -47,6 +47,16 @@ export interface OutboxEntry {
 
 const ID = /^[0-9a-f]{64}$/;
 
+/**
+ * What pruning may remove: events the platform got (`delivered`) and events recorded with no
+ * webhook set (`unsent`, the local history of a run). Never `pending`, `failed` or
+ * `uncommitted`: those are still owed to someone.
+ */
+export const PRUNABLE_STATUSES: readonly DeliveryStatus[] = ['delivered', 'unsent'];
+
+/** How long the local runtime keeps delivered events before it prunes them at start. */
+export const DELIVERED_RETENTION_DAYS = 30;
+
 /** `<home>/events`. */
 export function outboxDirectory(home: string): string {
   return join(home, 'events');
@@ -112,6 +122,22 @@ export class EventOutbox {
     change(entry);
     this.save(entry);
     return entry;
+  }
+
+  /**
+   * Removes the entries in `statuses` (a subset of PRUNABLE_STATUSES) whose decision is older than
+   * `before`; returns the ids removed. The decisions themselves stay in the table.
+   */
+  prune(before: Date, statuses: readonly DeliveryStatus[] = PRUNABLE_STATUSES): string[] {
+    const allowed = statuses.filter((s) => PRUNABLE_STATUSES.includes(s));
+    const cutoff = before.toISOString();
+    const removed: string[] = [];
+    for (const entry of this.list()) {
+      if (!allowed.includes(entry.delivery.status) || entry.event.decidedAt >= cutoff) continue;
+      this.remove(entry.event.id);
+      removed.push(entry.event.id);
+    }
+    return removed;
   }
 
   remove(id: string): void {

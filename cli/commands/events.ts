@@ -1,5 +1,5 @@
 /**
- * `moderation events list|show|redeliver`: the local runtime's decision events (one per record of
+ * `moderation events list|show|redeliver|prune`: the local runtime's decision events (one per record of
  * the history; invariant 8) as kept in the outbox under `<home>/events/`, their webhook deliveries,
  * and sending again what failed. docs/events.md.
  *
@@ -8,11 +8,11 @@
  */
 import type { Command } from 'commander';
 import { dataHome } from '../target.ts';
-import { parseChoice, parseInteger, plural } from '../flags.ts';
+import { parseChoice, parseInteger, parseWhen, plural } from '../flags.ts';
 import { escapeLines, renderTable, UsageError, type Row } from '../output.ts';
 import { shorten } from '../audit.ts';
 import { webhookSecret, webhookTuning } from '../webhook.ts';
-import { DELIVERY_STATUSES, EventOutbox, isFailedDelivery, type DeliveryStatus, type OutboxEntry } from '../../local/event-outbox.ts';
+import { DELIVERY_STATUSES, EventOutbox, isFailedDelivery, PRUNABLE_STATUSES, type DeliveryStatus, type OutboxEntry } from '../../local/event-outbox.ts';
 import { WebhookDelivery, webhookUrlProblem, type WebhookSettings } from '../../local/webhook-delivery.ts';
 
 interface ListFlags {
@@ -37,6 +37,13 @@ interface RedeliverFlags {
   json?: boolean;
 }
 
+interface PruneFlags {
+  home?: string;
+  olderThan?: string;
+  status?: string[];
+  json?: boolean;
+}
+
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const LISTED_STATUSES = DELIVERY_STATUSES;
 
@@ -54,6 +61,7 @@ Examples:
   moderation events redeliver                   send every failed delivery again
   moderation events redeliver --id 5d41402abc4b --url https://example.com/hook
   moderation events redeliver --unsent --url http://127.0.0.1:8080/hook
+  moderation events prune --older-than 7d       remove delivered and unsent events decided before then
 
 Every decision record (automated, human, failure) has one event, kept in <home>/events/ whether or not
 a webhook is set (\`moderation run|serve --webhook <url>\`). Requests are signed with
@@ -96,6 +104,30 @@ stack publishes to Amazon EventBridge instead (docs/events.md).`,
     .action(async (flags: RedeliverFlags) => {
       process.exitCode = await redeliverCommand(flags);
     });
+
+  events
+    .command('prune')
+    .description('remove old events that are owed to nobody (delivered, or recorded with no webhook set); the decisions stay in the table')
+    .requiredOption('--older-than <when>', 'events decided before this date or duration ago (7d, 2026-11-01)')
+    .option('--status <status>', `only this delivery state: ${PRUNABLE_STATUSES.join(', ')} (repeatable; default both)`, collect)
+    .option('--home <dir>', 'local data directory (default $MODERATION_HOME or ./.moderation)')
+    .option('--json', 'print {"removed": n, "ids": [...]}')
+    .addHelpText('after', `\nPending, failed and uncommitted events are never pruned. The stack itself prunes delivered events older than 30 days at start.`)
+    .action((flags: PruneFlags) => {
+      pruneCommand(flags);
+    });
+}
+
+function pruneCommand(flags: PruneFlags): void {
+  const home = dataHome(flags.home);
+  const before = parseWhen(flags.olderThan!, '--older-than');
+  const statuses = (flags.status ?? [...PRUNABLE_STATUSES]).map((s) => parseChoice(s, '--status', PRUNABLE_STATUSES));
+  const removed = EventOutbox.at(home).prune(before, statuses);
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ removed: removed.length, ids: removed })}\n`);
+    return;
+  }
+  process.stdout.write(`removed ${plural(removed.length, 'event')} (${statuses.join(', ')}) decided before ${before.toISOString()}\n`);
 }
 
 export interface ListQuery {

@@ -208,6 +208,25 @@ describe('a bus, a source, flagged decisions to SNS and a webhook', () => {
     ]);
   });
 
+  it('an alarm on each failure queue: one message means the platform was not told of a decision', () => {
+    const alarms = Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
+    for (const [queue, alarm] of [
+      [events.failedPublishes, events.alarms.failedPublishes],
+      [events.failedDeliveries!, events.alarms.failedDeliveries!],
+    ] as const) {
+      const properties = alarms.find(([id]) => id === idOf(alarm))![1].Properties!;
+      expect(properties).toEqual(
+        expect.objectContaining({
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Namespace: 'AWS/SQS',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [idOf(queue), 'QueueName'] } }],
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        }),
+      );
+    }
+  });
+
   it('cdk-nag finds nothing unacknowledged, and every acknowledgement under the events is a real finding', () => {
     const app = testApp();
     const nagged = new ModerationStack(app, 'EventsNag', { pipeline: { events: { flaggedTopic: true, webhookUrl: WEBHOOK } } });
