@@ -1,22 +1,33 @@
 /**
- * `npm run bench`: throughput and latency of the whole local pipeline (upload → S3 notification →
- * SQS → ingest → Step Functions → detect → record → apply) on N generated images, beside the
- * detector alone on the same images in the same run. The ratio pipeline/detector, printed last,
- * says how much the orchestration costs on top of classification.
+ * `npm run bench`: throughput, CPU time and latency of the whole local pipeline (upload → S3
+ * notification → SQS → ingest → Step Functions → detect → record → apply) on N generated images,
+ * beside the detector alone on the same images in the same run (docs/performance.md).
  *
- * Usage: npm run bench -- [--images N] [--concurrency C] [--json]
+ * 1. The detector alone: DetectModerationLabels with the image bytes, C requests in flight.
+ * 2. The pipeline: N uploads, C in flight; done when every decision is recorded (the stack's decision
+ *    events say so; nothing polls the table).
+ * 3. One upload at a time on the idle pipeline, against one detector request at a time: the latency
+ *    the orchestration adds to a single image.
+ *
+ * CPU time is measured for each stage (whole process; the main thread and the classifier's worker
+ * threads where the system tells): what the orchestration costs per image is the pipeline's CPU
+ * time minus the detector's. The ratio pipeline/detector (throughput) is printed last.
+ *
+ * Usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--json]
  */
 import '../local/polyfills.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { localClientConfig, startLocalStack } from '../local/stack.ts';
+import { startDetectorEndpoint, type DetectorEndpoint } from '../local/detector/server.ts';
 import { clientsFor } from '../cli/target.ts';
-import { DynamoDecisionStore } from '../functions/store/decision-store.ts';
+import type { ModerationDecisionEvent } from '../functions/lib/decision-event.ts';
+import { gradientJpeg } from './scenes.ts';
+import { cpuSince, cpuSnapshot, type CpuSnapshot } from './cpu-time.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -25,40 +36,23 @@ const { values } = parseArgs({
     images: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '8' },
     pollers: { type: 'string' },
+    'latency-samples': { type: 'string', default: '10' },
     json: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.images);
 const CONCURRENCY = Number(values.concurrency);
-if (!Number.isInteger(N) || N < 1 || !Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) {
-  console.error('usage: npm run bench -- [--images N] [--concurrency C] [--json]');
+const LATENCY_SAMPLES = Number(values['latency-samples']);
+if (![N, CONCURRENCY].every((v) => Number.isInteger(v) && v >= 1) || !Number.isInteger(LATENCY_SAMPLES) || LATENCY_SAMPLES < 0) {
+  console.error('usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--json]');
   process.exit(1);
 }
+/** Uploads that warm the pipeline (first invocations, JIT) before it is measured. */
+const WARM_UPLOADS = 4;
 
 const log = (line: string) => {
   if (!values.json) process.stderr.write(`${line}\n`);
 };
-
-/** Varied, deterministic photos-like images: gradients with noise, 640×480 JPEG. */
-async function makeImages(count: number): Promise<Buffer[]> {
-  const images: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    const width = 640;
-    const height = 480;
-    const raw = Buffer.alloc(width * height * 3);
-    let seed = i * 7919 + 1;
-    for (let p = 0; p < width * height; p++) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      const x = p % width;
-      const y = Math.floor(p / width);
-      raw[p * 3] = (x * 255) / width + (seed % 32);
-      raw[p * 3 + 1] = (y * 255) / height + ((i * 37) % 64);
-      raw[p * 3 + 2] = ((x + y + i * 11) % 256) ^ (seed % 16);
-    }
-    images.push(await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer());
-  }
-  return images;
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -83,88 +77,173 @@ interface Measure {
   imagesPerSecond: number;
   p50Ms: number;
   p95Ms: number;
+  /** CPU time per image, ms: the whole process, its main thread, the classifier's worker threads (inference). */
+  cpuMsPerImage: { process: number; main?: number; detectorWorkers?: number };
 }
 
-function summarise(latencies: number[], seconds: number): Measure {
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function summarise(latencies: number[], seconds: number, cpu: CpuSnapshot, workerCpuMs: number | undefined): Measure {
   const sorted = [...latencies].sort((a, b) => a - b);
+  const n = latencies.length;
   return {
-    images: latencies.length,
-    seconds: Math.round(seconds * 100) / 100,
-    imagesPerSecond: Math.round((latencies.length / seconds) * 10) / 10,
+    images: n,
+    seconds: round(seconds, 2),
+    imagesPerSecond: round(n / seconds),
     p50Ms: Math.round(percentile(sorted, 50)),
     p95Ms: Math.round(percentile(sorted, 95)),
+    cpuMsPerImage: {
+      process: round(cpu.process / n),
+      ...(cpu.main !== undefined ? { main: round(cpu.main / n) } : {}),
+      ...(workerCpuMs ? { detectorWorkers: round(workerCpuMs / n) } : {}),
+    },
   };
 }
 
 const home = mkdtempSync(join(tmpdir(), 'moderation-bench-'));
-log(`generating ${N} images…`);
-const images = await makeImages(N);
+log(`generating ${N + WARM_UPLOADS + 2 * LATENCY_SAMPLES} images…`);
+// Distinct pictures everywhere: identical bytes would repeat an earlier decision without the detector.
+const images = await Promise.all(Array.from({ length: N }, (_, i) => gradientJpeg(i)));
+const warmImages = await Promise.all(Array.from({ length: WARM_UPLOADS }, (_, i) => gradientJpeg(N + i)));
+const latencyImages = await Promise.all(Array.from({ length: 2 * LATENCY_SAMPLES }, (_, i) => gradientJpeg(N + WARM_UPLOADS + i)));
+const loadAtStart = loadavg()[0]!;
 log('starting the local stack…');
+let detectorEndpoint: DetectorEndpoint | undefined;
 const stack = await startLocalStack({
   home,
   quiet: true,
   policy: 'standard',
+  detector: { start: async (options) => (detectorEndpoint = await startDetectorEndpoint(options)) },
   ...(values.pollers ? { pollerConcurrency: Number(values.pollers) } : {}),
 });
 const clients = clientsFor(stack.region, stack.endpoints, true);
 const rekognition = new RekognitionClient(localClientConfig(stack).rekognition);
+const workerCpuMs = () => detectorEndpoint?.stats().classifier?.cpuMs;
+
+/** Decision events by key, as they are recorded (the stack's table stream). */
+const decided = new Map<string, number>();
+const waiting = new Map<string, () => void>();
+stack.events.subscribe((event: ModerationDecisionEvent) => {
+  if (event.type !== 'automated' && event.type !== 'failure') return;
+  decided.set(event.key, performance.now());
+  waiting.get(event.key)?.();
+});
+const decisionOf = (key: string, deadlineMs: number) =>
+  new Promise<number>((resolve, reject) => {
+    const at = decided.get(key);
+    if (at !== undefined) return resolve(at);
+    const timer = setTimeout(() => reject(new Error(`no decision for ${key} within ${deadlineMs} ms`)), deadlineMs);
+    waiting.set(key, () => {
+      clearTimeout(timer);
+      waiting.delete(key);
+      resolve(decided.get(key)!);
+    });
+  });
+const upload = (key: string, body: Buffer) =>
+  clients.s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: `${stack.names.uploadsPrefix}${key}`, Body: body, ContentType: 'image/jpeg' }));
+const detectBytes = (image: Buffer) => rekognition.send(new DetectModerationLabelsCommand({ Image: { Bytes: image }, MinConfidence: 50 }));
 
 try {
-  // Warm the classifier workers so neither measurement pays the model load.
-  await rekognition.send(new DetectModerationLabelsCommand({ Image: { Bytes: images[0] } }));
+  // Warm every classifier worker (the pool grows while requests wait) so no stage pays a model load.
+  for (let round = 0; round < 10; round++) {
+    await Promise.all(latencyImages.slice(0, 4).map(detectBytes));
+    const pool = detectorEndpoint?.stats().classifier;
+    if (!pool || pool.ready >= pool.size) break;
+  }
+  await Promise.all(warmImages.map((image, i) => upload(`bench/warm-${i}.jpg`, image)));
+  await Promise.all(warmImages.map((_, i) => decisionOf(`${stack.names.uploadsPrefix}bench/warm-${i}.jpg`, 120_000)));
 
   log(`detector alone: ${N} images, ${CONCURRENCY} in flight…`);
   const detectorLatencies: number[] = [];
+  let cpu = cpuSnapshot();
+  let workers = workerCpuMs();
   const detectorStart = performance.now();
   await inParallel(images, CONCURRENCY, async (image) => {
     const t0 = performance.now();
-    await rekognition.send(new DetectModerationLabelsCommand({ Image: { Bytes: image }, MinConfidence: 50 }));
+    await detectBytes(image);
     detectorLatencies.push(performance.now() - t0);
   });
-  const detector = summarise(detectorLatencies, (performance.now() - detectorStart) / 1000);
+  const detector = summarise(detectorLatencies, (performance.now() - detectorStart) / 1000, cpuSince(cpu), workers === undefined ? undefined : workerCpuMs()! - workers);
 
-  log(`pipeline: ${N} uploads…`);
+  log(`pipeline: ${N} uploads, ${CONCURRENCY} in flight…`);
+  const keys = images.map((_, i) => `${stack.names.uploadsPrefix}bench/image-${String(i).padStart(5, '0')}.jpg`);
   const uploadedAt = new Map<string, number>();
-  const pipelineStart = Date.now();
+  cpu = cpuSnapshot();
+  workers = workerCpuMs();
+  const pipelineStart = performance.now();
   await inParallel(images, CONCURRENCY, async (image, i) => {
-    const key = `${stack.names.uploadsPrefix}bench/image-${String(i).padStart(5, '0')}.jpg`;
-    uploadedAt.set(key, Date.now());
-    await clients.s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: key, Body: image, ContentType: 'image/jpeg' }));
+    uploadedAt.set(keys[i]!, performance.now());
+    await upload(keys[i]!.slice(stack.names.uploadsPrefix.length), image);
   });
-  const pending = new Set(uploadedAt.keys());
-  const history = new DynamoDecisionStore({ client: clients.dynamodb, tableName: stack.names.decisionTable, statusShards: stack.names.statusShards });
-  const pipelineLatencies: number[] = [];
-  let lastDecision = pipelineStart;
-  const deadline = Date.now() + Math.max(120_000, N * 2_000);
-  while (pending.size > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    await inParallel([...pending], 16, async (key) => {
-      const [decided] = await history.imageHistory(stack.names.uploadsBucket, key);
-      if (!decided) return;
-      const at = Date.parse(decided.decidedAt);
-      pipelineLatencies.push(at - uploadedAt.get(key)!);
-      lastDecision = Math.max(lastDecision, at);
-      pending.delete(key);
-    });
+  const recordedAt = await Promise.all(keys.map((key) => decisionOf(key, Math.max(120_000, N * 2_000))));
+  const pipelineEnd = Math.max(...recordedAt);
+  const pipeline = summarise(
+    keys.map((key, i) => recordedAt[i]! - uploadedAt.get(key)!),
+    (pipelineEnd - pipelineStart) / 1000,
+    cpuSince(cpu),
+    workers === undefined ? undefined : workerCpuMs()! - workers,
+  );
+
+  // One image at a time on an idle pipeline: what the orchestration adds to one upload's wait.
+  await stack.services.poller.idle();
+  const single = { detectorMs: [] as number[], pipelineMs: [] as number[] };
+  if (LATENCY_SAMPLES > 0) log(`single uploads on the idle pipeline: ${LATENCY_SAMPLES}…`);
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const t0 = performance.now();
+    await detectBytes(latencyImages[i]!);
+    single.detectorMs.push(performance.now() - t0);
   }
-  if (pending.size > 0) throw new Error(`${pending.size} images had no decision before the deadline`);
-  const pipeline = summarise(pipelineLatencies, (lastDecision - pipelineStart) / 1000);
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const key = `${stack.names.uploadsPrefix}bench/single-${i}.jpg`;
+    const t0 = performance.now();
+    await upload(key.slice(stack.names.uploadsPrefix.length), latencyImages[LATENCY_SAMPLES + i]!);
+    single.pipelineMs.push((await decisionOf(key, 60_000)) - t0);
+    await stack.services.poller.idle();
+  }
+  const median = (list: number[]) => Math.round(percentile([...list].sort((a, b) => a - b), 50));
+  const latency = LATENCY_SAMPLES
+    ? { samples: LATENCY_SAMPLES, detectorMs: median(single.detectorMs), pipelineMs: median(single.pipelineMs), addedMs: median(single.pipelineMs) - median(single.detectorMs) }
+    : undefined;
+
+  const orchestration = {
+    process: round(pipeline.cpuMsPerImage.process - detector.cpuMsPerImage.process),
+    ...(pipeline.cpuMsPerImage.main !== undefined && detector.cpuMsPerImage.main !== undefined
+      ? { main: round(pipeline.cpuMsPerImage.main - detector.cpuMsPerImage.main) }
+      : {}),
+  };
   const ratio = Math.round((pipeline.imagesPerSecond / detector.imagesPerSecond) * 100) / 100;
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const load = { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0]!, 2) };
   const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ machine, images: N, concurrency: CONCURRENCY, detector, pipeline, maxRssMb, ratio })}\n`);
+    process.stdout.write(`${JSON.stringify({ machine, date: new Date().toISOString(), load, images: N, concurrency: CONCURRENCY, orchestration, detector, pipeline, latency, maxRssMb, ratio })}\n`);
   } else {
+    const ms = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(1)).padStart(8);
     const row = (name: string, m: Measure) =>
       `${name.padEnd(10)} ${String(m.images).padStart(6)} ${m.seconds.toFixed(2).padStart(8)} ${m.imagesPerSecond.toFixed(1).padStart(9)} ${String(m.p50Ms).padStart(8)} ${String(m.p95Ms).padStart(8)}`;
-    console.log(`machine: ${machine}`);
+    const cpuRow = (name: string, c: Measure['cpuMsPerImage']) =>
+      `${name.padEnd(34)} ${ms(c.process)} ${ms(c.main)} ${ms(c.detectorWorkers)} ${ms(c.main === undefined ? undefined : c.process - c.main - (c.detectorWorkers ?? 0))}`;
+    console.log(`machine: ${machine}; load average ${load.atStart} at start, ${load.atEnd} at the end`);
+    console.log(`date: ${new Date().toISOString()}`);
     console.log(`images: ${N} generated 640×480 JPEG, ${CONCURRENCY} in flight; policy standard; contextual review off`);
+    console.log('');
+    console.log(`${'CPU time per image (ms)'.padEnd(34)} ${'process'.padStart(8)} ${'main'.padStart(8)} ${'workers'.padStart(8)} ${'other'.padStart(8)}`);
+    console.log(`${'orchestration (pipeline − detector)'.padEnd(34)} ${ms(orchestration.process)} ${ms(orchestration.main)}`);
+    console.log(cpuRow('detector alone', detector.cpuMsPerImage));
+    console.log(cpuRow('pipeline', pipeline.cpuMsPerImage));
+    console.log('  (main: the main thread: emulators, handlers, SDK; workers: classifier threads, inference;');
+    console.log('   other: libuv/libvips/GC threads: file I/O, LevelDB, JPEG decoding, hashing)');
     console.log('');
     console.log(`${'stage'.padEnd(10)} ${'images'.padStart(6)} ${'seconds'.padStart(8)} ${'images/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)}`);
     console.log(row('detector', detector));
     console.log(row('pipeline', pipeline));
     console.log('');
+    if (latency) {
+      console.log(
+        `single upload on an idle pipeline (median of ${latency.samples}): detector alone ${latency.detectorMs} ms; upload → recorded decision ${latency.pipelineMs} ms (+${latency.addedMs} ms)`,
+      );
+    }
     console.log(`peak RSS of the process (stack + detector workers): ${maxRssMb} MB`);
     console.log(`ratio pipeline/detector (throughput): ${ratio}`);
   }

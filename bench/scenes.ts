@@ -76,3 +76,21 @@ export async function transformedCopies(image: Buffer): Promise<Record<'resized'
     crop3each: await sharp(image).extract({ left: dx, top: dy, width: width - 2 * dx, height: height - 2 * dy }).jpeg({ quality: 85 }).toBuffer(),
   };
 }
+
+/**
+ * The pictures `npm run bench` sends (bench/pipeline.ts): a colour gradient with per-pixel noise, a
+ * JPEG (quality 80) of `width` × `height` (640 × 480 unless told), deterministic per index.
+ */
+export function gradientJpeg(index: number, width = 640, height = 480): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  let seed = index * 7919 + 1;
+  for (let p = 0; p < width * height; p++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    const x = p % width;
+    const y = Math.floor(p / width);
+    raw[p * 3] = (x * 255) / width + (seed % 32);
+    raw[p * 3 + 1] = (y * 255) / height + ((index * 37) % 64);
+    raw[p * 3 + 2] = ((x + y + index * 11) % 256) ^ (seed % 16);
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
+}

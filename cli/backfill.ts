@@ -7,11 +7,15 @@
  * Resumable: after every object the position (the last key handled) is saved in the data
  * directory, so an interrupted run (Ctrl-C, a lost laptop lid) continues with --resume where it
  * stopped, and an object enqueued twice is still one job, decided once.
+ *
+ * With `inventory` the objects come from an S3 Inventory report instead of a listing (cli/inventory.ts):
+ * its CSV rows in manifest order, the position being the data file and line.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { ListedObject } from '../functions/store/object-store.ts';
+import type { ListedObject, ObjectStore } from '../functions/store/object-store.ts';
+import { InventoryError, inventoryRows, parseInventoryLocation, readManifest } from './inventory.ts';
 import { decisionState, enqueue, type ReconcileTarget } from './reconcile.ts';
 import { rateLimiter } from './flags.ts';
 import { UsageError } from './output.ts';
@@ -32,6 +36,8 @@ export interface BackfillOptions {
   max?: number;
   /** Look, do not send. */
   dryRun?: boolean;
+  /** Walk an S3 Inventory report instead of listing: its manifest.json (s3://bucket/path/manifest.json or a local file). */
+  inventory?: string;
   /** Checked between objects: true stops the run cleanly (Ctrl-C). */
   stopRequested?: () => boolean;
   onProgress?: (progress: BackfillProgress) => void;
@@ -54,6 +60,12 @@ export interface BackfillReport extends BackfillProgress {
   /** True when every object under the prefix was handled; false when stopped (resume with --resume). */
   complete: boolean;
   dryRun: boolean;
+  /** The inventory manifest walked (absent: the bucket was listed). */
+  inventory?: string;
+  /** Inventory rows left out: delete markers and versions that are not the latest. */
+  notCurrent?: number;
+  /** Inventory rows whose object is gone since the report was made. */
+  gone?: number;
 }
 
 interface Checkpoint {
@@ -61,18 +73,27 @@ interface Checkpoint {
   prefix: string;
   lastKey: string;
   savedAt: string;
+  /** An inventory run: its manifest, and the data file and line of the last row handled. */
+  inventory?: string;
+  position?: { file: number; line: number };
+}
+
+/** One object to consider, and where it is (what a checkpoint saves). */
+interface Walked {
+  object: ListedObject;
+  position?: { file: number; line: number };
 }
 
 /** The checkpoint file of a bucket and prefix, in the data directory. */
-export function checkpointFileFor(home: string, bucket: string, prefix: string): string {
-  const id = createHash('sha256').update(`${bucket}\u0000${prefix}`).digest('hex').slice(0, 16);
+export function checkpointFileFor(home: string, bucket: string, prefix: string, inventory?: string): string {
+  const id = createHash('sha256').update(`${bucket}\u0000${prefix}${inventory ? `\u0000${inventory.trim()}` : ''}`).digest('hex').slice(0, 16);
   return join(home, 'backfill', `${bucket}-${id}.json`);
 }
 
 export async function backfill(target: BackfillTarget, options: BackfillOptions): Promise<BackfillReport> {
   const bucket = target.names.uploadsBucket;
   const prefix = options.prefix ?? target.names.uploadsPrefix;
-  const saved = options.resume ? readCheckpoint(options.checkpointFile, bucket, prefix) : undefined;
+  const saved = options.resume ? readCheckpoint(options.checkpointFile, bucket, prefix, options.inventory) : undefined;
   const report: BackfillReport = {
     bucket,
     prefix,
@@ -80,25 +101,30 @@ export async function backfill(target: BackfillTarget, options: BackfillOptions)
     alreadyDecided: 0,
     enqueued: 0,
     failed: 0,
-    resumedAfter: saved,
+    resumedAfter: saved?.lastKey,
     complete: false,
     dryRun: Boolean(options.dryRun),
+    ...(options.inventory ? { inventory: options.inventory.trim(), notCurrent: 0, gone: 0 } : {}),
   };
   const pace = rateLimiter(options.rate);
   const max = options.max ?? Number.POSITIVE_INFINITY;
-  const objects = objectStoreOf(target).list(bucket, prefix, { startAfter: saved });
+  const store = objectStoreOf(target);
+  // An inventory's manifest is read and checked before anything is sent: a bad one is one clear error.
+  const objects = options.inventory
+    ? await fromInventory(store, options.inventory, bucket, prefix, report, saved?.position)
+    : fromListing(store, bucket, prefix, saved?.lastKey);
   for (;;) {
     if (options.stopRequested?.() || report.enqueued >= max) return report;
-    let next: IteratorResult<ListedObject>;
+    let next: IteratorResult<Walked>;
     try {
       next = await objects.next();
     } catch (err) {
       // Nothing was sent yet when the first page fails: one clear error, nothing enqueued.
-      if (report.listed === 0) throw new UsageError(`cannot list s3://${bucket}/${prefix}: ${(err as Error).message}`);
+      if (report.listed === 0 && !(err instanceof InventoryError)) throw new UsageError(`cannot list s3://${bucket}/${prefix}: ${(err as Error).message}`);
       throw err;
     }
     if (next.done) break;
-    const object = next.value;
+    const { object, position } = next.value;
     report.listed += 1;
     const state = await decisionState(target, bucket, object);
     if (state.decided) report.alreadyDecided += 1;
@@ -109,7 +135,11 @@ export async function backfill(target: BackfillTarget, options: BackfillOptions)
       report.enqueued += 1;
     } else report.enqueued += 1;
     report.lastKey = object.key;
-    if (!options.dryRun) saveCheckpoint(options.checkpointFile, { bucket, prefix, lastKey: object.key, savedAt: new Date().toISOString() });
+    if (!options.dryRun) {
+      const checkpoint: Checkpoint = { bucket, prefix, lastKey: object.key, savedAt: new Date().toISOString() };
+      if (report.inventory && position) Object.assign(checkpoint, { inventory: report.inventory, position });
+      saveCheckpoint(options.checkpointFile, checkpoint);
+    }
     options.onProgress?.({ listed: report.listed, alreadyDecided: report.alreadyDecided, enqueued: report.enqueued, lastKey: object.key });
   }
   report.complete = true;
@@ -118,8 +148,54 @@ export async function backfill(target: BackfillTarget, options: BackfillOptions)
   return report;
 }
 
-function readCheckpoint(file: string, bucket: string, prefix: string): string | undefined {
-  if (!existsSync(file)) throw new UsageError(`--resume: no interrupted backfill of s3://${bucket}/${prefix} to resume (run without --resume to start one)`);
+/** The bucket's objects under the prefix, in key order (ListObjectsV2), after `startAfter`. */
+async function* fromListing(store: ObjectStore, bucket: string, prefix: string, startAfter?: string): AsyncGenerator<Walked> {
+  for await (const object of store.list(bucket, prefix, { startAfter })) yield { object };
+}
+
+/**
+ * The objects an S3 Inventory report lists under the prefix (cli/inventory.ts): the current version
+ * of each (delete markers and older versions are left out), with what the report says of its size,
+ * ETag and time, or, when its schema leaves those out, what a HEAD says now (an object gone since
+ * the report is counted and skipped).
+ */
+async function fromInventory(
+  store: ObjectStore,
+  spec: string,
+  bucket: string,
+  prefix: string,
+  report: BackfillReport,
+  after?: { file: number; line: number },
+): Promise<AsyncGenerator<Walked>> {
+  const location = parseInventoryLocation(spec);
+  const manifest = await readManifest(location, store);
+  if (manifest.sourceBucket !== bucket) {
+    throw new InventoryError(`--inventory: ${location.text} is an inventory of bucket ${manifest.sourceBucket}; this pipeline moderates ${bucket}`);
+  }
+  return (async function* () {
+    for await (const row of inventoryRows(location, manifest, store, after)) {
+      if (row.bucket !== bucket || !row.key.startsWith(prefix) || row.key.endsWith('/')) continue;
+      if (row.isDeleteMarker || row.isLatest === false) {
+        report.notCurrent! += 1;
+        continue;
+      }
+      if (row.size !== undefined && row.eTag && row.lastModified) {
+        yield { object: { key: row.key, size: row.size, eTag: row.eTag, lastModified: row.lastModified }, position: row.position };
+        continue;
+      }
+      const head = await store.head({ bucket, key: row.key });
+      if (head === 'missing') {
+        report.gone! += 1;
+        continue;
+      }
+      yield { object: { key: row.key, size: head.size, eTag: head.eTag ?? '', lastModified: head.lastModified ?? new Date(0) }, position: row.position };
+    }
+  })();
+}
+
+function readCheckpoint(file: string, bucket: string, prefix: string, inventory?: string): Pick<Checkpoint, 'lastKey' | 'position'> {
+  const where = `s3://${bucket}/${prefix}${inventory ? ` from the inventory ${inventory.trim()}` : ''}`;
+  if (!existsSync(file)) throw new UsageError(`--resume: no interrupted backfill of ${where} to resume (run without --resume to start one)`);
   let checkpoint: Checkpoint;
   try {
     checkpoint = JSON.parse(readFileSync(file, 'utf8')) as Checkpoint;
@@ -129,7 +205,10 @@ function readCheckpoint(file: string, bucket: string, prefix: string): string | 
   if (checkpoint.bucket !== bucket || checkpoint.prefix !== prefix || typeof checkpoint.lastKey !== 'string') {
     throw new UsageError(`--resume: ${file} is not a position in s3://${bucket}/${prefix}`);
   }
-  return checkpoint.lastKey;
+  if (inventory && (checkpoint.inventory !== inventory.trim() || !checkpoint.position)) {
+    throw new UsageError(`--resume: ${file} is not a position in the inventory ${inventory.trim()}`);
+  }
+  return { lastKey: checkpoint.lastKey, ...(inventory ? { position: checkpoint.position } : {}) };
 }
 
 /** Written whole, then renamed: a crash mid-write leaves the previous position, never half a file. */

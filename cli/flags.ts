@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { resolveTarget, type Target } from './target.ts';
 import { UsageError } from './output.ts';
 import { DECISION_STATUSES, type DecisionStatus } from '../functions/lib/types.ts';
+import { AnalysisListError, formatAnalysisList, parseAnalysisList } from '../functions/lib/analysis-policy.ts';
 
 export interface TargetFlags {
   stack?: string;
@@ -88,6 +89,18 @@ export function parsePositiveNumber(value: string, flag: string, max = Number.MA
     throw new UsageError(`${flag} must be a number greater than 0${max < Number.MAX_SAFE_INTEGER ? ` and at most ${max}` : ''}, got "${value}"`);
   }
   return number;
+}
+
+/** `--analyze labels,faces,text`: the canonical list (labels,faces,text order), or undefined for none. */
+export function analyzeFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const list = formatAnalysisList(parseAnalysisList(value, '--analyze'));
+    return list === 'none' ? undefined : list;
+  } catch (err) {
+    if (err instanceof AnalysisListError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** A fraction from 0 to 1; '5%' is accepted as 0.05. */

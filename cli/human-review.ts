@@ -14,11 +14,11 @@
  * (functions/store/), as the handlers' own reads and writes do.
  */
 import { createHash } from 'node:crypto';
-import { appealRecord, blindAnswerRecord, humanRecord } from '../functions/lib/decision.ts';
+import { blindAnswerRecord, humanRecord } from '../functions/lib/decision.ts';
 import { applyDecision, quarantinedCopy, restoreFromQuarantine } from '../functions/lib/apply-decision.ts';
 import { recordIdOf } from '../functions/store/table-schema.ts';
 import { latestDecisionOf, openAppealOf } from '../functions/store/decision-store.ts';
-import { AppealOpenError } from '../functions/store/errors.ts';
+import { AppealStateError, fileAppeal as fileAppealInStore, MAX_APPEAL_MESSAGE_CHARS, type AppealInput, type AppealResult } from '../functions/store/appeals.ts';
 import type { AppliedAction, DecisionRecord, DecisionStatus, Job } from '../functions/lib/types.ts';
 import { iterateDecisions, type HistoryTarget } from './audit.ts';
 import type { Target } from './target.ts';
@@ -304,47 +304,25 @@ async function answerSample(target: ReviewTarget, automated: DecisionRecord, sam
   return { kind: 'sample', record, applied: BLIND_NOT_APPLIED, alreadyRecorded: false, automated };
 }
 
-export interface AppealInput {
-  /** The uploader's message (required; at most MAX_APPEAL_MESSAGE_CHARS). */
-  message: string;
-  now?: Date;
-}
-
-export interface AppealResult {
-  record: DecisionRecord;
-  /** The rejection appealed. */
-  contested: DecisionRecord;
-  /** This appeal (same message) was already open: nothing new was written. */
-  alreadyFiled: boolean;
-}
-
-export const MAX_APPEAL_MESSAGE_CHARS = 1000;
+export type { AppealInput, AppealResult } from '../functions/store/appeals.ts';
+export { MAX_APPEAL_MESSAGE_CHARS } from '../functions/store/appeals.ts';
 
 /**
- * Files an uploader's appeal of a rejection: a record of kind `appeal` (status REVIEW) appended to
- * the job's history, which puts the image back in the review queue with the message. Only a job whose
- * latest decision is REJECTED can be appealed, one open appeal at a time (the store's conditional
- * write); the same message again (a retry) writes nothing. The object stays in quarantine until a
- * reviewer decides the appeal (decideReview).
+ * Files an uploader's appeal of a rejection (functions/store/appeals.ts, the code path the console and
+ * the platform's appeal intake share): a record of kind `appeal` (status REVIEW) that puts the image
+ * back in the review queue with the message. The CLI's wording for a bad --message; a job that cannot
+ * be appealed is a ReviewStateError, as the other review commands report it.
  */
 export async function fileAppeal(target: HistoryTarget, jobId: string, input: AppealInput): Promise<AppealResult> {
   const message = input.message.replace(/\r\n?/g, '\n').trim();
   if (!message) throw new UsageError('--message must not be empty: say why the image should not be rejected');
   if (message.length > MAX_APPEAL_MESSAGE_CHARS) throw new UsageError(`--message is too long (${message.length} characters; at most ${MAX_APPEAL_MESSAGE_CHARS})`);
-  const store = decisionStoreOf(target);
-  const records = await store.jobHistory(jobId);
-  const latest = latestDecisionOf(records);
-  if (!latest) throw new ReviewStateError(`no decision for job ${jobId}`);
-  const open = openAppealOf(records);
-  if (open) {
-    if (open.reason === message) return { record: open, contested: latest, alreadyFiled: true };
-    throw new AppealOpenError(jobId, open);
+  try {
+    return await fileAppealInStore(decisionStoreOf(target), jobId, { ...input, message });
+  } catch (err) {
+    if (err instanceof AppealStateError) throw new ReviewStateError(err.message);
+    throw err;
   }
-  if (latest.status !== 'REJECTED') {
-    throw new ReviewStateError(`job ${jobId} (${latest.key}) is ${latest.status} (by ${latest.decidedBy} at ${latest.decidedAt}): only a rejected image can be appealed`);
-  }
-  const record = await store.appendAppeal(appealRecord(latest, { message, filedAt: (input.now ?? new Date()).toISOString(), contests: recordIdOf(latest) }));
-  return { record, contested: latest, alreadyFiled: false };
 }
 
 export function validateReviewer(reviewer: string): void {

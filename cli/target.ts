@@ -10,6 +10,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
 import { DEFAULTS } from '../functions/lib/config.ts';
@@ -25,6 +26,14 @@ export interface TargetNames {
   decisionTable: string;
   stateMachineArn?: string;
   statusShards: number;
+  /** The live policy's SSM parameter (`moderation policy push|show`); absent on stacks deployed before it existed. */
+  policyParameter?: string;
+  /** Its SSM tier, Standard (4 KB) or Advanced (8 KB). */
+  policyParameterTier?: string;
+  /** The analyses the target enables (labels,faces,text, or none); absent on stacks deployed before they existed. */
+  analysisEnabled?: string;
+  /** Where the platform sends appeal requests (local stacks, and deployed ones with appeals on). */
+  appealQueueUrl?: string;
 }
 
 export interface Endpoints {
@@ -33,6 +42,7 @@ export interface Endpoints {
   dynamodb?: string;
   stepfunctions?: string;
   rekognition?: string;
+  ssm?: string;
 }
 
 export interface Target {
@@ -45,6 +55,7 @@ export interface Target {
   sqs: SQSClient;
   dynamodb: DynamoDBDocumentClient;
   sfn: SFNClient;
+  ssm: SSMClient;
   /** Stops what the target started (the embedded stack) and releases clients. */
   close(): Promise<void>;
 }
@@ -78,7 +89,7 @@ export interface ServeInfo {
 export function clientsFor(region: string, endpoints: Endpoints, local: boolean) {
   const config = local
     ? localClientConfig({ region, endpoints: endpoints as LocalEndpoints })
-    : { s3: { region }, sqs: { region }, dynamodb: { region }, stepfunctions: { region } };
+    : { s3: { region }, sqs: { region }, dynamodb: { region }, stepfunctions: { region }, ssm: { region } };
   return {
     s3: new S3Client(config.s3),
     sqs: new SQSClient(config.sqs),
@@ -86,6 +97,7 @@ export function clientsFor(region: string, endpoints: Endpoints, local: boolean)
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
     }),
     sfn: new SFNClient(config.stepfunctions),
+    ssm: new SSMClient(config.ssm),
   };
 }
 
@@ -94,6 +106,7 @@ function destroy(clients: ReturnType<typeof clientsFor>): void {
   clients.sqs.destroy();
   clients.dynamodb.destroy();
   clients.sfn.destroy();
+  clients.ssm.destroy();
 }
 
 function runningServe(home: string): ServeInfo | undefined {
@@ -171,6 +184,9 @@ async function deployedTarget(stackName: string): Promise<Target> {
     decisionTable: need('DecisionTableName', 'MODERATION_TABLE'),
     stateMachineArn: outputs.StateMachineArn,
     statusShards: Number(outputs.StatusShards ?? DEFAULT_STATUS_SHARDS),
+    ...(outputs.AnalysisEnabled ? { analysisEnabled: outputs.AnalysisEnabled } : {}),
+    policyParameter: process.env.MODERATION_POLICY_PARAMETER ?? outputs.PolicyParameterName,
+    policyParameterTier: outputs.PolicyParameterTier,
   };
   const actualRegion = outputs.Region ?? region ?? 'us-east-1';
   const clients = clientsFor(actualRegion, {}, false);

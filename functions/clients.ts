@@ -11,6 +11,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { handlerConfig } from './lib/config.ts';
 
 let s3Client: S3Client | undefined;
@@ -20,6 +21,7 @@ let documentClient: DynamoDBDocumentClient | undefined;
 let sqsClient: SQSClient | undefined;
 let sfnClient: SFNClient | undefined;
 let eventBridgeClient: EventBridgeClient | undefined;
+let ssmClient: SSMClient | undefined;
 
 export function s3(): S3Client {
   // WHEN_REQUIRED: no flexible checksums on uploads; emulators (s3rver) store streamed bodies with them corrupted.
@@ -31,6 +33,17 @@ export function rekognition(): RekognitionClient {
   // Retries belong to the state machine (visible, with backoff and jitter), not hidden inside the SDK.
   rekognitionClient ??= new RekognitionClient({ maxAttempts: 1 });
   return rekognitionClient;
+}
+
+/**
+ * The analyses (DetectLabels, DetectFaces, DetectText; functions/analysis.ts) keep the SDK's own
+ * retries (throttling and 5xx, backoff with jitter): one that still fails is recorded as missing
+ * instead of failing the step, so the state machine's Retry would never see it.
+ */
+let analysisClient: RekognitionClient | undefined;
+export function analysisRekognition(): RekognitionClient {
+  analysisClient ??= new RekognitionClient({ maxAttempts: 3 });
+  return analysisClient;
 }
 
 export function bedrock(): BedrockRuntimeClient {
@@ -60,4 +73,11 @@ export function eventBridge(): EventBridgeClient {
   // The SDK's retries (throttling, 5xx) first; what still fails is retried by the stream's event source mapping.
   eventBridgeClient ??= new EventBridgeClient({});
   return eventBridgeClient;
+}
+
+export function ssm(): SSMClient {
+  // The live policy (functions/policy-source.ts): a failed read falls back to the last good copy, so
+  // a short timeout beats waiting out an unreachable endpoint.
+  ssmClient ??= new SSMClient({ maxAttempts: 2, requestHandler: { requestTimeout: 3_000, connectionTimeout: 2_000 } });
+  return ssmClient;
 }

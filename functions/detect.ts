@@ -13,7 +13,7 @@ import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { decodeBudgetProblem, inspectImage, MAX_DOWNLOAD_BYTES, readiness, UnreadableImageError, type ImageInfo, type Readiness } from './lib/image.ts';
 import { framesForRekognition } from './lib/frames.ts';
 import { combineFrameVerdicts, type JudgedFrame } from './lib/frame-verdict.ts';
-import { currentPolicy } from './policy-source.ts';
+import { policyFor } from './policy-source.ts';
 import { normaliseLabels } from './lib/taxonomy.ts';
 import { decideVerdict } from './lib/verdict.ts';
 import { decisionHistory, objects } from './stores.ts';
@@ -21,8 +21,13 @@ import { restoredDetection } from './restored-upload.ts';
 import { contentHashOf, identicalContentDetection, knownBadDetection } from './content-reuse.ts';
 import { perceptualHash, PerceptualHashError } from './lib/perceptual-hash.ts';
 import { handlerConfig } from './lib/config.ts';
+import { adapterOutcome } from './lib/adapter.ts';
 import { normaliseETag } from './lib/object-identity.ts';
+import { addFaces, analysisPlan, runAnalyses, runsAlongside, type AnalysisPlan, type AnalysisRun } from './analysis.ts';
+import { applyAnalysisRules } from './lib/analysis-verdict.ts';
+import { childSafetyTriggers } from './lib/analysis-policy.ts';
 import type { Detection, Fingerprint, Job, ModerationState, RecordOutcome } from './lib/types.ts';
+import type { Policy } from './lib/policy.ts';
 
 /** Enough of the file for any common format's header (dimensions, frame count). */
 const HEADER_BYTES = 64 * 1024;
@@ -38,12 +43,19 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
       metrics.addMetric('DuplicateJobs', MetricUnit.Count, 1);
       return { ...state, decision: existing };
     }
-    const detected = await detect(job);
+    // The live policy's route for this upload (functions/policy-source.ts): read once, so name and version agree.
+    const routed = await policyFor(job);
+    const detected = { ...(await detect(job, routed.policy)), policyName: routed.policy.name };
     const fingerprint = fingerprints.get(job);
     // The record step indexes the bytes (docs/architecture.md, "Never pay twice for the same bytes").
     const detection = fingerprint && !detected.objectState ? { ...detected, fingerprint } : detected;
     metrics.addMetric(`Verdict${detection.verdict}`, MetricUnit.Count, 1);
-    logger.info('detected', { ...context, verdict: detection.verdict, rule: detection.rule, labels: detection.labels.length });
+    if (detection.adapter?.expired) {
+      // Rekognition answered with the base model: the policy's adapter has expired (functions/lib/adapter.ts).
+      metrics.addMetric('AdapterExpired', MetricUnit.Count, 1);
+      logger.warn('the custom moderation adapter has expired: Rekognition answered with the base model', { ...context, adapter: detection.adapter.requested });
+    }
+    logger.info('detected', { ...context, verdict: detection.verdict, rule: detection.rule, labels: detection.labels.length, policy: detection.policyName, policyRoute: routed.via });
     return { ...state, detection };
   } finally {
     flushMetrics();
@@ -57,9 +69,10 @@ async function existingDecision(jobId: string): Promise<RecordOutcome | undefine
   return { status: latest.status, decidedBy: latest.decidedBy, decidedAt: latest.decidedAt, duplicate: true };
 }
 
-async function detect(job: Job): Promise<Detection> {
+async function detect(job: Job, policy: Policy): Promise<Detection> {
   const started = Date.now();
-  const policy = currentPolicy();
+  // Labels, faces, text: what the policy (or --analyze) asks for; refused when the deployment does not enable it.
+  const plan = analysisPlan(policy);
   const base = { labels: [], flagged: [], policyVersion: policy.version, durationMs: 0 };
   const unusable = (reason: string, extra: Partial<Detection> = {}): Detection => ({
     ...base,
@@ -111,18 +124,27 @@ async function detect(job: Job): Promise<Detection> {
   if (knownBad) return { ...knownBad, ...shape };
 
   if (ready.kind === 'direct') {
-    // A still JPEG/PNG within Rekognition's limits: read by S3 reference, one call.
-    const answer = await moderationLabels(job, { S3Object: { Bucket: job.bucket, Name: job.key, Version: job.versionId } }, policy.minConfidence);
+    // A still JPEG/PNG within Rekognition's limits: read by S3 reference, one call (and the analyses
+    // the policy asks for, at the same time: functions/analysis.ts says why not as states of their own).
+    const image = { S3Object: { Bucket: job.bucket, Name: job.key, Version: job.versionId } };
+    const [answer, analysed] = await Promise.all([
+      moderationLabels(job, image, policy.minConfidence, policy.projectVersion),
+      runsAlongside(plan) ? runAnalyses(image, plan) : undefined,
+    ]);
     if ('unusable' in answer) return unusable(answer.unusable, shape);
     const labels = normaliseLabels(answer.response.ModerationLabels ?? []);
-    const verdict = decideVerdict(labels, policy);
+    const analysis = await childSafetyFaces(plan, policy, labels, analysed, image);
+    const verdict = withAnalysis(decideVerdict(labels, policy), policy, labels, analysis);
     return {
       verdict: verdict.verdict,
       labels,
       rule: verdict.rule,
       flagged: verdict.flagged,
+      ...(verdict.holdReason ? { holdReason: verdict.holdReason } : {}),
+      ...(analysis ? { analysis: analysis.summary } : {}),
       policyVersion: policy.version,
       modelVersion: answer.response.ModerationModelVersion,
+      ...withAdapter(policy.projectVersion, [answer.response.ProjectVersion]),
       source: 's3-object',
       ...shape,
       durationMs: Date.now() - started,
@@ -138,12 +160,21 @@ async function detect(job: Job): Promise<Detection> {
 
   const judged: JudgedFrame[] = [];
   let modelVersion: string | undefined;
+  const answeredAdapters: Array<string | undefined> = [];
+  let analysed: AnalysisRun | undefined;
   for (const frame of extraction.frames) {
-    const answer = await moderationLabels(job, { Bytes: frame.bytes }, policy.minConfidence);
+    // The analyses look at the first frame, at the same time as its moderation.
+    const first = judged.length === 0 && runsAlongside(plan);
+    const [answer, firstAnalysis] = await Promise.all([
+      moderationLabels(job, { Bytes: frame.bytes }, policy.minConfidence, policy.projectVersion),
+      first ? runAnalyses({ Bytes: frame.bytes }, plan) : undefined,
+    ]);
+    if (firstAnalysis) analysed = { ...firstAnalysis, summary: { ...firstAnalysis.summary, ...(extraction.total > 1 ? { frame: frame.index } : {}) } };
     if ('unusable' in answer) {
       return unusable(extraction.total > 1 ? `frame ${frame.index + 1} of ${frame.total}: ${answer.unusable}` : answer.unusable, converted);
     }
     modelVersion ??= answer.response.ModerationModelVersion;
+    answeredAdapters.push(answer.response.ProjectVersion);
     const labels = normaliseLabels(answer.response.ModerationLabels ?? []);
     judged.push({ index: frame.index, labels });
     // The worst frame decides and nothing is worse than REJECT: the remaining calls would change nothing.
@@ -151,19 +182,61 @@ async function detect(job: Job): Promise<Detection> {
   }
   if (extraction.total > 1) metrics.addMetric('FramesJudged', MetricUnit.Count, judged.length);
 
-  const combined = combineFrameVerdicts(judged, policy, extraction, { hold: ready.hold });
+  const frameVerdict = combineFrameVerdicts(judged, policy, extraction, { hold: ready.hold });
+  // Child safety: DetectFaces on the first judged frame with nudity or swimwear, if any.
+  const flaggedFrame = plan.faces === 'conditional' ? judged.find((frame) => childSafetyTriggers(policy.analysis, frame.labels).length > 0) : undefined;
+  const facesFrame = flaggedFrame ? extraction.frames.find((frame) => frame.index === flaggedFrame.index) : undefined;
+  const analysis = facesFrame ? await childSafetyFaces(plan, policy, flaggedFrame!.labels, analysed, { Bytes: facesFrame.bytes }) : analysed;
+  const combined = { ...frameVerdict, ...withAnalysis(frameVerdict, policy, flaggedFrame?.labels ?? frameVerdict.labels, analysis) };
   return {
     verdict: combined.verdict,
     labels: combined.labels,
     rule: combined.rule,
     flagged: combined.flagged,
     ...(combined.holdReason ? { holdReason: combined.holdReason } : {}),
+    ...(analysis ? { analysis: analysis.summary } : {}),
     ...(combined.frames ? { frames: combined.frames } : {}),
     policyVersion: policy.version,
     modelVersion,
+    ...withAdapter(policy.projectVersion, answeredAdapters),
     ...converted,
     durationMs: Date.now() - started,
   };
+}
+
+/**
+ * The child-safety rule's DetectFaces (functions/analysis.ts): only when the plan has it conditional
+ * and the moderation labels include nudity or swimwear at the rule's confidence; after moderation.
+ */
+async function childSafetyFaces(
+  plan: AnalysisPlan,
+  policy: Policy,
+  labels: Detection['labels'],
+  analysed: AnalysisRun | undefined,
+  image: Parameters<typeof addFaces>[1],
+): Promise<AnalysisRun | undefined> {
+  if (plan.faces !== 'conditional' || childSafetyTriggers(policy.analysis, labels).length === 0) return analysed;
+  const run = await addFaces(analysed ?? { summary: {} }, image);
+  metrics.addMetric('ChildSafetyChecks', MetricUnit.Count, 1);
+  return run;
+}
+
+/** The moderation verdict with the policy's label, text and child-safety rules (functions/lib/analysis-verdict.ts). */
+function withAnalysis(
+  verdict: { verdict: Detection['verdict'] & ('APPROVE' | 'REJECT' | 'BORDERLINE'); rule?: Detection['rule']; flagged: Detection['flagged']; holdReason?: string },
+  policy: Policy,
+  moderationLabels: Detection['labels'],
+  analysis: AnalysisRun | undefined,
+) {
+  if (analysis?.summary.missing) metrics.addMetric('AnalysisMissing', MetricUnit.Count, analysis.summary.missing.length);
+  return applyAnalysisRules(verdict, policy, {
+    moderationLabels,
+    labels: analysis?.labels,
+    lines: analysis?.lines,
+    faces: analysis?.faces,
+    missing: analysis?.summary.missing,
+    reasons: analysis?.summary.reasons,
+  });
 }
 
 /**
@@ -175,9 +248,11 @@ async function moderationLabels(
   job: Job,
   image: DetectModerationLabelsCommandInput['Image'],
   minConfidence: number,
+  projectVersion?: string,
 ): Promise<{ response: DetectModerationLabelsCommandOutput } | { unusable: string }> {
   try {
-    const response = await callAws('Rekognition', () => rekognition().send(new DetectModerationLabelsCommand({ Image: image, MinConfidence: minConfidence })));
+    const input = { Image: image, MinConfidence: minConfidence, ...(projectVersion ? { ProjectVersion: projectVersion } : {}) };
+    const response = await callAws('Rekognition', () => rekognition().send(new DetectModerationLabelsCommand(input)));
     return { response };
   } catch (err) {
     const name = (err as Error).name;
@@ -190,6 +265,12 @@ async function moderationLabels(
     }
     throw err;
   }
+}
+
+/** The adapter part of a detection: what the policy asked for and what Rekognition answered with (functions/lib/adapter.ts). */
+function withAdapter(requested: string | undefined, answered: Array<string | undefined>): Pick<Detection, 'adapter'> {
+  const adapter = adapterOutcome(requested, answered);
+  return adapter ? { adapter } : {};
 }
 
 type Head = 'missing' | { size: number; superseded: boolean; metadata?: Record<string, string>; bytes?: Buffer };

@@ -6,12 +6,12 @@
 import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { failureRecord } from './lib/decision.ts';
 import { deadLetters, decisionHistory } from './stores.ts';
-import { policyNameFor } from './policy-source.ts';
+import { policyNameOf } from './policy-source.ts';
 import type { ModerationState } from './lib/types.ts';
 
 export const handler = async (state: ModerationState): Promise<ModerationState> => {
   const failedAt = new Date().toISOString();
-  const record = await decisionHistory().appendFailure(failureRecord(state, { failedAt, policyName: policyNameFor(state.detection?.policyVersion) }));
+  const record = await decisionHistory().appendFailure(failureRecord(state, { failedAt, policyName: policyNameOf(state.detection) }));
   const error = record.error!;
   await deadLetters().sendFailedJob(state.job, error, { executionId: state.settings?.executionId, failedAt });
   logger.error('moderation failed; recorded and dead-lettered', { jobId: state.job.jobId, key: state.job.key, error: error.Error, reason: record.reason });

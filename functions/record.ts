@@ -8,7 +8,7 @@ import { flushMetrics, logger, metrics, MetricUnit } from './observability.ts';
 import { automatedRecord } from './lib/decision.ts';
 import { decisionHistory } from './stores.ts';
 import { handlerConfig } from './lib/config.ts';
-import { policyNameFor } from './policy-source.ts';
+import { policyNameOf } from './policy-source.ts';
 import { rememberContent } from './content-reuse.ts';
 import type { ModerationState } from './lib/types.ts';
 
@@ -17,7 +17,7 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
   const result = await decisionHistory().putAutomatedOnce(
     automatedRecord(state, {
       decidedAt: new Date().toISOString(),
-      policyName: policyNameFor(state.detection?.policyVersion),
+      policyName: policyNameOf(state.detection),
       // A share of APPROVED/REJECTED also goes to the review queue, blind (functions/lib/quality.ts).
       qualitySampleRate: handlerConfig().qualitySampleRate,
     }),
@@ -38,6 +38,16 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
       logger.warn('could not index the decided bytes; a repeat of them will be judged again', { jobId: state.job.jobId, error: err.message });
       metrics.addMetric('ContentIndexFailures', MetricUnit.Count, 1);
     });
+    // The DetectLabels labels, queryable with `moderation audit --label` (functions/store/label-index.ts).
+    // After the decision and never at its expense: a failed write only leaves the image out of those answers.
+    if (result.record.analysis?.labels?.length) {
+      try {
+        await decisionHistory().labels.remember(result.record);
+      } catch (err) {
+        logger.warn('could not index the labels; the image is missing from audit --label', { jobId: state.job.jobId, error: (err as Error).message });
+        metrics.addMetric('LabelIndexFailures', MetricUnit.Count, 1);
+      }
+    }
     return { ...state, decision: { status, decidedBy, decidedAt, duplicate: false } };
   } finally {
     flushMetrics();

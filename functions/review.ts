@@ -41,7 +41,7 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
               content: [
                 // An animation: the frames Rekognition flagged, not its first frame (invariant 7).
                 ...images.map((bytes) => ({ image: { format: 'jpeg' as const, source: { bytes } } })),
-                { text: reviewQuestion(state.detection?.flagged ?? [], currentPolicy().name) },
+                { text: reviewQuestion(state.detection?.flagged ?? [], state.detection?.policyName ?? currentPolicy().name) },
               ],
             },
           ],

@@ -32,6 +32,8 @@ export const CONTEXT_KEYS = {
   eventSource: "source of the decision events (default 'upload-moderation')",
   flaggedTopic: 'true to send REJECTED and REVIEW decisions to a new SNS topic (default false)',
   webhookUrl: 'https:// URL that gets one POST per decision event (an EventBridge API destination)',
+  appeals: 'true to accept the platform\'s appeals: an SQS queue, and Moderation Appeal Request events on the bus (default false)',
+  appealSource: "source the appeal request events must have (default 'upload-platform.appeals')",
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -104,6 +106,13 @@ export function settingsFromContext(get: (key: ContextKey) => unknown): AppSetti
     return Object.values(options).some((v) => v !== undefined) ? options : undefined;
   };
 
+  const appealIntake = () => {
+    const on = flag('appeals');
+    const source = nonEmpty('appealSource');
+    if (!on) return on;
+    return source ? { source } : true;
+  };
+
   const settings: AppSettings = {
     stackName: nonEmpty('stackName') ?? DEFAULT_STACK_NAME,
     pipeline: {
@@ -123,6 +132,7 @@ export function settingsFromContext(get: (key: ContextKey) => unknown): AppSetti
       reuseDecisions: flag('reuseDecisions'),
       servingGate: flag('servingGate'),
       events: decisionEvents(),
+      appeals: appealIntake(),
     },
     eventBusName: nonEmpty('eventBusName'),
     alarmTopicArn: nonEmpty('alarmTopicArn'),

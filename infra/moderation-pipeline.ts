@@ -32,9 +32,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV, type WorkflowType } from '../functions/lib/config.ts';
+import { ANALYSIS_NAMES, formatAnalysisList, type AnalysisName, type AnalysisSet } from '../functions/lib/analysis-policy.ts';
+
+/** The IAM action of each analysis (functions/analysis.ts). */
+const ANALYSIS_ACTIONS: Record<AnalysisName, string> = { labels: 'rekognition:DetectLabels', faces: 'rekognition:DetectFaces', text: 'rekognition:DetectText' };
 import {
   DEFINITION_FILE,
   definitionSubstitutions,
@@ -48,18 +53,20 @@ import {
   type WorkflowStep,
 } from '../functions/lib/pipeline-settings.ts';
 import { PIPELINE_TAG_PREFIX, STATUS_TAG } from '../functions/lib/tags.ts';
-import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
+import { DECISION_INDEXES, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { bundlingOptions, PROJECT_ROOT } from './function-bundling.ts';
 import { acknowledge, acknowledgeWildcardResource } from './nag.ts';
 import { PipelineMonitoring, type PipelineAlarms } from './pipeline-monitoring.ts';
 import { DecisionEvents, type OnDecisionOptions } from './decision-events.ts';
-import { policySetting, resolvePipelineProps, type LogLevel, type ModerationPipelineProps } from './pipeline-props.ts';
+import { AppealIntake } from './appeal-intake.ts';
+import { enabledAnalyses, policySetting, resolvePipelineProps, type LogLevel, type ModerationPipelineProps } from './pipeline-props.ts';
 
 // What other modules import from here (tests, the stack, the example in docs/deploying.md) stays importable from here.
 export { DEFINITION_FILE, FUNCTION_PLACEHOLDERS, MAX_RECEIVE_COUNT, STEPS, type Step, type WorkflowStep } from '../functions/lib/pipeline-settings.ts';
-export { PIPELINE_DEFAULTS, type LogLevel, type ModerationPipelineProps, type WorkflowLogLevel, type WorkflowType } from './pipeline-props.ts';
+export { PIPELINE_DEFAULTS, type AnalysisProps, type LogLevel, type ModerationPipelineProps, type WorkflowLogLevel, type WorkflowType } from './pipeline-props.ts';
 export { PipelineMonitoring, type PipelineAlarms, type PipelineMonitoringProps } from './pipeline-monitoring.ts';
 export { DecisionEvents, type DecisionEventsOptions, type OnDecisionOptions } from './decision-events.ts';
+export { AppealIntake, type AppealIntakeOptions } from './appeal-intake.ts';
 
 /**
  * The S3 events that start moderation, Copy included (a rename by copy is new content under the
@@ -155,6 +162,14 @@ export class ModerationPipeline extends Construct {
    * EventBridge, published from the table's stream. Undefined with `events: false`.
    */
   readonly events?: DecisionEvents;
+  /** The platform's appeal intake (docs/events.md, "Appeals from the platform"). Undefined unless `appeals` is set. */
+  readonly appeals?: AppealIntake;
+  /**
+   * The live policy (docs/operating.md, "Live policy"): the SSM parameter the detect step reads (cached
+   * at most 60 s) and `moderation policy push` writes; created with the `policy` prop. Only the detect
+   * function may read it; people get `grantPolicyPush`.
+   */
+  readonly policyParameter: ssm.StringParameter;
 
   readonly uploadsPrefix: string;
   readonly workflowType: WorkflowType;
@@ -163,6 +178,8 @@ export class ModerationPipeline extends Construct {
   readonly reviewModelId: string;
   /** What MODERATION_POLICY holds: a preset name or the policy document as compact JSON. */
   readonly policySetting: string;
+  /** The analyses the detect function may call (the `analysis` prop; ANALYSIS_ENABLED). */
+  readonly analysisEnabled: AnalysisSet;
 
   private readonly logRetention: logs.RetentionDays;
   private readonly logLevel: LogLevel;
@@ -182,6 +199,7 @@ export class ModerationPipeline extends Construct {
     this.contextualReview = settings.contextualReview;
     this.reviewModelId = settings.reviewModelId;
     this.policySetting = policySetting(settings.policy);
+    this.analysisEnabled = enabledAnalyses(settings.policy, props.analysis);
     this.logRetention = settings.logRetention;
     this.logLevel = settings.logLevel;
     this.reuseDecisions = settings.reuseDecisions;
@@ -245,8 +263,11 @@ export class ModerationPipeline extends Construct {
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
         sortKey: { name: SORT_BY_TIME, type: dynamodb.AttributeType.STRING },
-        // Audits read whole records (labels, rule, reason) and export them.
-        projectionType: dynamodb.ProjectionType.ALL,
+        // Keys and the attributes the audit queries filter on: every copy is one write unit whatever the
+        // record's size; audits read the whole records from the table (BatchGetItem) for the rows they
+        // return (functions/store/decision-query.ts; docs/performance.md, "What a decision costs to write").
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: [...INDEX_PROJECTED_ATTRIBUTES],
       });
     }
     // Grants on the base table only: the functions never query an index (auditors do, with their own credentials).
@@ -269,12 +290,28 @@ export class ModerationPipeline extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
 
+    // ---- The live policy -------------------------------------------------------------------------
+    // Starts as the `policy` prop (a preset name or compact JSON: a valid policy set). A deploy that
+    // leaves the prop alone leaves a pushed policy alone; one that changes it publishes it again.
+    this.policyParameter = new ssm.StringParameter(this, 'PolicyParameter', {
+      description: 'The moderation policy set the detect step uses (moderation policy push; docs/operating.md, "Live policy")',
+      stringValue: this.policySetting,
+      tier: settings.policyParameterTier === 'advanced' ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+
     // ---- Functions -----------------------------------------------------------------------------
     const detect = this.stepFunction('detect', {
       description: 'Detect step: Rekognition DetectModerationLabels and the policy verdict',
       timeout: taskTimeouts.detect,
       nativeSharp: true,
-      environment: { [ENV.policy]: this.policySetting, [ENV.decisionTable]: this.decisionHistory.tableName },
+      environment: {
+        [ENV.policy]: this.policySetting,
+        [ENV.decisionTable]: this.decisionHistory.tableName,
+        // The live policy set, re-read at most every 60 s (functions/policy-source.ts).
+        [ENV.policyParameter]: this.policyParameter.parameterName,
+        // The analyses this deployment grants: a policy that needs another is refused (functions/analysis.ts).
+        [ENV.analysisEnabled]: formatAnalysisList(this.analysisEnabled),
+      },
     });
     const review = this.stepFunction('review', {
       description: 'Review step: contextual review of a borderline image on Amazon Bedrock',
@@ -311,13 +348,22 @@ export class ModerationPipeline extends Construct {
     // credentials); ListBucket so a deleted object is a 404 (UNUSABLE), not a 403 (FAILED).
     s3.BucketGrants.fromBucket(this.uploadsBucket).actionsOnObjectKeys(detect, uploadObjects, 's3:GetObject', 's3:GetObjectVersion', 'kms:Decrypt');
     grantListBucket(detect, this.uploadsBucket);
+    // DetectModerationLabels' only resource type is `projectversion`, optional (Service Authorization
+    // Reference): a call without an adapter is authorized on "*", one with the policy's adapter on its
+    // project version ARN, which "*" covers. The adapter can change without a deploy (a live policy), so
+    // "*" it stays; the ARN is validated where the policy is (functions/lib/adapter.ts).
     iam.Grant.addToPrincipal({ grantee: detect, actions: ['rekognition:DetectModerationLabels'], resourceArns: ['*'] });
+    // The analyses the deployment enables, and only those (no resource-level permissions either).
+    const analysisActions = ANALYSIS_NAMES.filter((name) => this.analysisEnabled[name]).map((name) => ANALYSIS_ACTIONS[name]);
+    if (analysisActions.length) iam.Grant.addToPrincipal({ grantee: detect, actions: analysisActions, resourceArns: ['*'] });
     // Query on the job's own partition: a duplicate or a replay applies the latest decision (a human's, if any).
     tableGrants.actions(detect, 'dynamodb:GetItem', 'dynamodb:Query');
+    // The live policy: read (GetParameter and friends) on this one parameter; no other function reads it.
+    this.policyParameter.grantRead(detect);
     acknowledgeWildcardResource(
       roleOf(detect),
       '*',
-      'Two statements: rekognition:DetectModerationLabels supports no resource-level permissions (AWS service authorization reference), and X-Ray PutTraceSegments/PutTelemetryRecords (added by active tracing) require Resource "*". Neither grants data access.',
+      'Two statements: rekognition:DetectModerationLabels has one optional resource type, projectversion (a custom moderation adapter), and a call without an adapter is authorized on "*" only (AWS service authorization reference); it reads no data but the image the call names. And X-Ray PutTraceSegments/PutTelemetryRecords (added by active tracing) require Resource "*". Neither grants data access.',
     );
     acknowledgeObjectKeys(detect, this.uploadsBucket, uploadObjects, 'reads the uploaded object version under review');
 
@@ -467,6 +513,19 @@ export class ModerationPipeline extends Construct {
     if (props.events !== false) {
       this.events = new DecisionEvents(this, 'Events', { ...props.events, decisionHistory: this.decisionHistory, logRetention: this.logRetention, logLevel: this.logLevel, alarmTopic: props.alarmTopic });
     }
+
+    // ---- Appeals from the platform (infra/appeal-intake.ts) -------------------------------------
+    if (props.appeals) {
+      this.appeals = new AppealIntake(this, 'Appeals', {
+        ...(props.appeals === true ? {} : props.appeals),
+        decisionHistory: this.decisionHistory,
+        statusShards: this.statusShards,
+        bus: this.events?.bus,
+        logRetention: this.logRetention,
+        logLevel: this.logLevel,
+        alarmTopic: props.alarmTopic,
+      });
+    }
   }
 
   /**
@@ -477,6 +536,20 @@ export class ModerationPipeline extends Construct {
   onDecision(id: string, options: OnDecisionOptions): events.Rule {
     if (!this.events) throw new Error(`ModerationPipeline ${this.node.path}: onDecision needs the decision events (the props say events: false)`);
     return this.events.onDecision(id, options);
+  }
+
+  /** The queue a platform sends `Moderation Appeal Request` messages to (with `appeals`). */
+  get appealQueue(): sqs.IQueue | undefined {
+    return this.appeals?.queue;
+  }
+
+  /**
+   * The upload platform files appeals: sqs:SendMessage on the appeal queue, and (with events)
+   * events:PutEvents on the bus for detail-type `Moderation Appeal Request` and the appeal source only.
+   */
+  grantAppeal(grantee: iam.IGrantable): iam.Grant {
+    if (!this.appeals) throw new Error(`ModerationPipeline ${this.node.path}: grantAppeal needs the appeal intake (set appeals: true)`);
+    return this.appeals.grantAppeal(grantee);
   }
 
   /** The alarms (`monitoring.alarms`). */
@@ -532,6 +605,20 @@ export class ModerationPipeline extends Construct {
       'A rejected image is copied to the quarantine bucket under <uploads bucket>/<its key>, a key chosen by the uploader: the grant names that prefix, with only PutObject, PutObjectTagging and GetObject (to see that it is already there).',
     );
     return decisions.combine(objects).combine(restore).combine(this.grantStackOutputs(grantee));
+  }
+
+  /**
+   * Trust & safety staff who change the live policy (`moderation policy push|show`, and `policy what-if`
+   * against the history): read and overwrite (ssm:PutParameter) the live-policy parameter, read the
+   * decision history. Nothing else: pushing a policy is a decision about every future upload, kept
+   * apart from operating the queues.
+   */
+  grantPolicyPush(grantee: iam.IGrantable): iam.Grant {
+    return this.policyParameter
+      .grantRead(grantee)
+      .combine(this.policyParameter.grantWrite(grantee))
+      .combine(this.grantReadDecisions(grantee))
+      .combine(this.grantStackOutputs(grantee));
   }
 
   /**

@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ModerationPipeline, type ModerationPipelineProps } from './moderation-pipeline.ts';
+import { formatAnalysisList } from '../functions/lib/analysis-policy.ts';
 
 /** The output keys, exactly as the CLI reads them. */
 export const STACK_OUTPUT_KEYS = [
@@ -22,6 +23,9 @@ export const STACK_OUTPUT_KEYS = [
   'WorkflowType',
   'StatusShards',
   'Region',
+  'AnalysisEnabled',
+  'PolicyParameterName',
+  'PolicyParameterTier',
 ] as const;
 
 export interface ModerationStackProps extends StackProps {
@@ -67,8 +71,15 @@ export class ModerationStack extends Stack {
       WorkflowType: { value: p.workflowType, description: 'EXPRESS or STANDARD' },
       StatusShards: { value: String(p.statusShards), description: 'Write shards of the byStatus index (audit readers fan out over them)' },
       Region: { value: this.region, description: 'Region of the stack' },
+      PolicyParameterName: { value: p.policyParameter.parameterName, description: 'The live policy: SSM parameter read by the detect step (moderation policy push|show)' },
+      PolicyParameterTier: { value: props.pipeline?.policyParameterTier === 'advanced' ? 'Advanced' : 'Standard', description: 'SSM tier of the live-policy parameter: Standard (4 KB) or Advanced (8 KB)' },
+      AnalysisEnabled: { value: formatAnalysisList(p.analysisEnabled), description: 'Analyses the detect function may call (labels, faces, text, or none): moderation policy validate --stack checks a policy against it' },
     };
     for (const key of STACK_OUTPUT_KEYS) new CfnOutput(this, key, outputs[key]);
+    // Only with appeals from the platform: where the platform sends them (docs/events.md).
+    if (p.appeals) {
+      new CfnOutput(this, 'AppealQueueUrl', { value: p.appeals.queue.queueUrl, description: 'The platform sends Moderation Appeal Request messages here' });
+    }
     // Only with a webhook (the CLI reads none of these): where the receiver's API key is.
     if (p.events?.webhook) {
       new CfnOutput(this, 'WebhookSecretArn', { value: p.events.webhook.secret.secretArn, description: 'The webhook API key (X-Moderation-Api-Key) the receiver checks' });

@@ -22,6 +22,8 @@ export interface PipelineAlarms {
   readonly executionsTimedOut: cloudwatch.Alarm;
   readonly throttles: cloudwatch.Alarm;
   readonly rekognitionThrottles: cloudwatch.Alarm;
+  /** The policy's custom moderation adapter has expired: Rekognition answers with the base model (functions/lib/adapter.ts). */
+  readonly adapterExpired: cloudwatch.Alarm;
 }
 
 export interface PipelineMonitoringProps {
@@ -117,6 +119,14 @@ export class PipelineMonitoring extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 3,
         datapointsToAlarm: 3,
+      }),
+      adapterExpired: alarm('AdapterExpiredAlarm', {
+        alarmDescription:
+          "The policy names a Rekognition custom moderation adapter that has expired: DetectModerationLabels answers with the base model (no ProjectVersion in the response), so decisions no longer use the adapter's training. Each such decision says adapter.expired in its record. Train a new adapter version and put its ARN in the policy's projectVersion (docs/deploying.md, Custom moderation adapters).",
+        metric: new cloudwatch.Metric({ namespace: 'UploadModeration', metricName: 'AdapterExpired', dimensionsMap: { service: 'moderation' }, statistic: 'Sum', period: fiveMinutes }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
       }),
     };
   }

@@ -12,7 +12,9 @@ import type { Construct } from 'constructs';
 import { DEFAULTS, type WorkflowType } from '../functions/lib/config.ts';
 import { PRESET_NAMES, resolvePolicy } from '../functions/lib/policy.ts';
 import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
+import { analysesNotEnabled, analysesUsed, ANALYSIS_NAMES, notEnabledMessage, type AnalysisSet } from '../functions/lib/analysis-policy.ts';
 import type { DecisionEventsOptions } from './decision-events.ts';
+import type { AppealIntakeOptions } from './appeal-intake.ts';
 
 export type { WorkflowType } from '../functions/lib/config.ts';
 
@@ -215,6 +217,16 @@ export interface ModerationPipelineProps {
   readonly events?: DecisionEventsOptions | false;
 
   /**
+   * Accept the platform's appeals of rejections (docs/events.md, "Appeals from the platform"): an
+   * SQS queue (`pipeline.appealQueue`) a platform sends `Moderation Appeal Request` messages to and,
+   * with the decision events, the same requests as EventBridge events on their bus; one function
+   * files each like `moderation appeal` does. `pipeline.grantAppeal(principal)` lets a platform send.
+   *
+   * @default - off: appeals are filed with `moderation appeal` and the console only
+   */
+  readonly appeals?: AppealIntakeOptions | boolean;
+
+  /**
    * The share (0 to 1) of automated APPROVED and REJECTED decisions that also go to the review queue
    * for a blind quality check (the reviewer does not see the verdict; `moderation quality` reports
    * the agreement). Chosen by a hash of the job id, so a redelivery makes the same choice. 0: none.
@@ -222,13 +234,60 @@ export interface ModerationPipelineProps {
    * @default 0.01
    */
   readonly qualitySampleRate?: number;
+
+  /**
+   * The SSM tier of the live-policy parameter (docs/operating.md, "Live policy"): `standard` holds
+   * 4 KB of policy set as compact JSON and is free; `advanced` holds 8 KB and is billed per parameter
+   * and month. A push that does not fit is refused before anything is published. An advanced
+   * parameter cannot go back to standard.
+   *
+   * @default 'standard'
+   */
+  readonly policyParameterTier?: 'standard' | 'advanced';
+
+  /**
+   * The analyses beside moderation the deployment enables (docs/architecture.md, "Labels, text and
+   * faces"): DetectLabels (`labels`), DetectFaces (`faces`), DetectText (`text`). Each enabled API is
+   * granted to the detect function only; nothing is granted for a disabled one, and the detect step
+   * refuses (AnalysisNotEnabled: the job fails and is dead-lettered) a policy that needs one this
+   * deployment does not enable, as do `moderation policy validate --stack` and a policy push.
+   * Enabling one runs nothing by itself: the policy in force decides what runs (its rules, or its
+   * `analysis` section).
+   *
+   * Each one unset: enabled when the `policy` prop needs it. Faces are therefore off unless the policy
+   * needs them; the presets' child-safety rule does, for images with nudity or swimwear only.
+   * Set one to `false` to refuse it (then `policy` must not need it: synth fails otherwise).
+   *
+   * @default - what the `policy` prop needs
+   */
+  readonly analysis?: AnalysisProps;
+}
+
+/** Which analyses a deployment enables (ModerationPipelineProps.analysis). */
+export interface AnalysisProps {
+  readonly labels?: boolean;
+  readonly faces?: boolean;
+  readonly text?: boolean;
+}
+
+/**
+ * The analyses a deployment enables: the prop where set, else what the policy needs. Throws when the
+ * policy needs one the prop turns off.
+ */
+export function enabledAnalyses(policySpec: string, props: AnalysisProps | undefined): AnalysisSet {
+  const policy = resolvePolicy(policySpec);
+  const used = analysesUsed(policy.analysis.needs);
+  const enabled = Object.fromEntries(ANALYSIS_NAMES.map((name) => [name, props?.[name] ?? used[name]])) as Record<keyof AnalysisSet, boolean>;
+  const missing = analysesNotEnabled(policy, enabled);
+  if (missing.length) throw new Error(`analysis: ${notEnabledMessage(policy.name, missing, 'the analysis prop')}`);
+  return enabled;
 }
 
 /** The props with every default filled in (the constructs to adopt stay optional: they have no default). */
 export type ResolvedPipelineProps = Required<Omit<ModerationPipelineProps, ConstructProps>> & Pick<ModerationPipelineProps, ConstructProps>;
 
 /** Props that hold constructs of the user's app: no default. */
-type ConstructProps = 'alarmTopic' | 'uploadsBucket' | 'moderators' | 'events';
+type ConstructProps = 'alarmTopic' | 'uploadsBucket' | 'moderators' | 'events' | 'analysis' | 'appeals';
 
 /** The defaults of ModerationPipelineProps (shared with the handlers' own defaults where they overlap). */
 export const PIPELINE_DEFAULTS: Readonly<Required<Omit<ModerationPipelineProps, ConstructProps>>> = {
@@ -249,6 +308,7 @@ export const PIPELINE_DEFAULTS: Readonly<Required<Omit<ModerationPipelineProps, 
   maxIntakeMessageAge: Duration.minutes(10),
   servingGate: true,
   qualitySampleRate: DEFAULTS.qualitySampleRate,
+  policyParameterTier: 'standard',
 };
 
 /** Lambda's environment (all variables together) is limited to 4 KB; leave room for the others. */
@@ -295,6 +355,9 @@ function validate(scope: Construct, settings: ResolvedPipelineProps): void {
   if (!['ALL', 'ERROR', 'FATAL', 'OFF'].includes(settings.workflowLogLevel)) problems.push(`workflowLogLevel must be ALL, ERROR, FATAL or OFF, got "${settings.workflowLogLevel}"`);
   if (!(Number.isFinite(settings.qualitySampleRate) && settings.qualitySampleRate >= 0 && settings.qualitySampleRate <= 1)) {
     problems.push(`qualitySampleRate must be a number from 0 to 1, got ${settings.qualitySampleRate}`);
+  }
+  if (settings.policyParameterTier !== 'standard' && settings.policyParameterTier !== 'advanced') {
+    problems.push(`policyParameterTier must be standard or advanced, got "${settings.policyParameterTier}"`);
   }
   if (problems.length) throw new Error(`ModerationPipeline ${scope.node.path}: ${problems.join('; ')}`);
 }

@@ -7,6 +7,7 @@ import type { SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { SFNClientConfig } from '@aws-sdk/client-sfn';
 import type { RekognitionClientConfig } from '@aws-sdk/client-rekognition';
+import type { SSMClientConfig } from '@aws-sdk/client-ssm';
 
 export const DUMMY_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -16,6 +17,8 @@ export interface LocalEndpoints {
   dynamodb: string;
   stepfunctions: string;
   rekognition: string;
+  /** The SSM Parameter Store endpoint (the live policy, local/ssm.ts); absent in a `serve.json` written before it existed. */
+  ssm?: string;
 }
 
 /** Client configuration for @aws-sdk v3 clients against a local stack (or a `serve` described by its endpoints). */
@@ -25,6 +28,7 @@ export function localClientConfig(stack: { region: string; endpoints: LocalEndpo
   dynamodb: DynamoDBClientConfig;
   stepfunctions: SFNClientConfig;
   rekognition: RekognitionClientConfig;
+  ssm: SSMClientConfig;
 } {
   const base = { region: stack.region, credentials: DUMMY_CREDENTIALS };
   return {
@@ -36,5 +40,6 @@ export function localClientConfig(stack: { region: string; endpoints: LocalEndpo
     // StartSyncExecution would otherwise go to sync-127.0.0.1.
     stepfunctions: { ...base, endpoint: stack.endpoints.stepfunctions, disableHostPrefix: true },
     rekognition: { ...base, endpoint: stack.endpoints.rekognition },
+    ssm: { ...base, ...(stack.endpoints.ssm ? { endpoint: stack.endpoints.ssm } : {}) },
   };
 }

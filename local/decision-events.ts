@@ -112,6 +112,12 @@ export interface LocalDecisionEvents {
   drain(timeoutMs: number): Promise<boolean>;
   /** Stops the worker (waits for requests in flight); pending events stay in the outbox. */
   stop(): Promise<void>;
+  /**
+   * Calls `listener` with each decision event once its record is in the table (in this process; the
+   * bench waits on it instead of polling the table). Returns the unsubscribe function. A listener
+   * that throws is ignored.
+   */
+  subscribe(listener: (event: ModerationDecisionEvent) => void): () => void;
 }
 
 export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalDecisionEvents {
@@ -125,6 +131,7 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
   let store: DynamoDecisionStore | undefined;
   let client: DynamoDBDocumentClient | undefined;
 
+  const listeners = new Set<(event: ModerationDecisionEvent) => void>();
   const commit = (event: ModerationDecisionEvent) => {
     const entry = outbox.get(event.id);
     if (!entry || entry.delivery.status !== 'uncommitted') return;
@@ -133,6 +140,13 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
     entry.delivery.url = delivery?.settings.url;
     outbox.save(entry);
     delivery?.enqueue(event.id);
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's problem is not the decision's.
+      }
+    }
   };
   const dropIfUncommitted = (id: string) => {
     if ((inFlight.get(id) ?? 0) > 0) return;
@@ -208,6 +222,10 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
       const deadline = Date.now() + timeoutMs;
       await Promise.allSettled([...checks]);
       return delivery ? delivery.drain(Math.max(0, deadline - Date.now())) : true;
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     async stop() {
       await Promise.allSettled([...checks]);

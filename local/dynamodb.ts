@@ -13,7 +13,7 @@ import {
   type CreateTableCommandInput,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
+import { DECISION_INDEXES, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } from './net.ts';
 import { UserFacingError } from '../functions/lib/errors.ts';
 import { tapPutItems, type TableStream } from './decision-events.ts';
@@ -40,7 +40,7 @@ export interface LocalDynamo {
   close(): Promise<void>;
 }
 
-/** The decision table: pk/sk, and one GSI per access pattern, each sorted by decidedAt, projecting all. */
+/** The decision table: pk/sk, and one GSI per access pattern, each sorted by decidedAt, projecting its keys and the filtered attributes. */
 export function decisionTableDefinition(tableName = DECISION_TABLE_NAME): CreateTableCommandInput {
   const indexes = Object.values(DECISION_INDEXES);
   const attributes = new Set<string>([TABLE_KEYS.partitionKey, TABLE_KEYS.sortKey, SORT_BY_TIME, ...indexes.map((i) => i.partitionKey)]);
@@ -58,7 +58,7 @@ export function decisionTableDefinition(tableName = DECISION_TABLE_NAME): Create
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: SORT_BY_TIME, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...INDEX_PROJECTED_ATTRIBUTES] },
     })),
   };
 }
@@ -117,9 +117,15 @@ function schemaProblems(table: TableDescription, expected: CreateTableCommandInp
     const found = existing.get(gsi.IndexName);
     if (!found) problems.push(`index ${gsi.IndexName} missing`);
     else if (keys(found.KeySchema) !== keys(gsi.KeySchema)) problems.push(`index ${gsi.IndexName} keys ${keys(found.KeySchema)}`);
-    else if (found.Projection?.ProjectionType !== 'ALL') problems.push(`index ${gsi.IndexName} projection ${found.Projection?.ProjectionType}`);
+    // ALL (tables made before the indexes were narrowed) holds everything the queries need too.
+    else if (!projects(found.Projection, gsi.Projection)) problems.push(`index ${gsi.IndexName} projection ${found.Projection?.ProjectionType}`);
   }
   return problems;
+}
+
+function projects(found: { ProjectionType?: string; NonKeyAttributes?: string[] } | undefined, wanted: { NonKeyAttributes?: string[] } | undefined): boolean {
+  if (found?.ProjectionType === 'ALL') return true;
+  return found?.ProjectionType === 'INCLUDE' && (wanted?.NonKeyAttributes ?? []).every((name) => found.NonKeyAttributes?.includes(name));
 }
 
 export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promise<LocalDynamo> {

@@ -7,6 +7,7 @@
  */
 import {
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   type Message,
@@ -166,12 +167,23 @@ export function startPoller(options: PollerOptions): Poller {
     }
   };
 
+  /**
+   * Messages visible on the queue now. local-aws-sqs counts the messages in flight in
+   * ApproximateNumberOfMessages too (SQS does not): the difference is what a receive can get.
+   */
+  const visibleMessages = () =>
+    options.sqs
+      .send(new GetQueueAttributesCommand({ QueueUrl: options.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }))
+      .then((out) => Math.max(0, Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) - Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)));
+
   // One loop per concurrency slot: receive, process, repeat (a slot is busy while its batch runs).
   //
   // local-aws-sqs holds a long poll open until the batch is full or the wait is over (real SQS answers
-  // as soon as there is a message) and takes messages for a poll whose client has gone. So: a long poll
-  // for one message (answered as soon as one arrives), then a short receive to fill the batch; and a
-  // poll is never abandoned: at stop, what it brings back is put back on the queue.
+  // as soon as there is a message), even a receive that does not wait (40 ms), and takes messages for
+  // a poll whose client has gone. So: a long poll for one message (answered as soon as one arrives),
+  // then, if more are waiting, a receive for at most as many as are visible to fill the batch (answered
+  // at once: a lone upload on an idle queue does not wait 40 ms for nothing); and a poll is never
+  // abandoned: at stop, what it brings back is put back on the queue.
   const loop = async () => {
     while (!stopping.signal.aborted) {
       let messages: Message[];
@@ -179,7 +191,10 @@ export function startPoller(options: PollerOptions): Poller {
       try {
         messages = await receive(1, wait);
         receivedAt = Date.now();
-        if (messages.length && batchSize > 1 && !stopping.signal.aborted) messages.push(...(await receive(batchSize - 1, 0)));
+        if (messages.length && batchSize > 1 && !stopping.signal.aborted) {
+          const waiting = Math.min(batchSize - 1, await visibleMessages());
+          if (waiting > 0 && !stopping.signal.aborted) messages.push(...(await receive(waiting, 0)));
+        }
       } catch (err) {
         if (stopping.signal.aborted) break;
         log.warn('receive from the intake queue failed; retrying', { error: (err as Error).message });

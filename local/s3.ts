@@ -10,7 +10,6 @@
  * directory (confinedFilesystemStore, at the end of this file), so no request reads, writes or
  * deletes anything else on the machine.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -85,7 +84,19 @@ export interface LocalS3 {
   heldNotifications(): number;
   /** Removes the held notifications for good (call once what replaces them is done). */
   discardHeldNotifications(): void;
+  /**
+   * An object's size and, up to `maxBytes`, its bytes, straight from the store: how another emulated
+   * service reads S3 in this process (the local Rekognition reads images by S3 reference), without an
+   * HTTP request. Waits for a write in progress on the object, as a GET does. Undefined: no such object.
+   */
+  readObject(bucket: string, key: string, maxBytes: number): Promise<StoredObject | undefined>;
   close(): Promise<void>;
+}
+
+/** What readObject finds: the size, and the bytes unless there are more than were asked for. */
+export interface StoredObject {
+  size: number;
+  bytes?: Buffer;
 }
 
 /** S3's sequencer: hex, comparable (longer or lexically greater = later) for events of one key. Ours grows. */
@@ -131,7 +142,21 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   app.store = app.context.store = store;
   await s3rver.configureBuckets();
 
-  const requests = new AsyncLocalStorage<RequestInfo>();
+  // Which request an s3rver 'event' comes from (a POST with an uploadId is CompleteMultipartUpload; the
+  // caller's address): s3rver emits it through ctx.app, so each request gets an app of its own whose
+  // emit passes the request along. (Not an AsyncLocalStorage: in Node 20 it turns on promise hooks for
+  // every promise of the process, a tax on the whole local stack.)
+  const middleware = (s3rver as unknown as { middleware: Array<(ctx: never, next: () => Promise<void>) => Promise<void>> }).middleware;
+  // s3rver logs every request through koa-logger into a silenced winston console: formatting for nothing.
+  if (middleware[0]?.name === 'logger') middleware.shift();
+  middleware.unshift(async (ctx: { app: S3rver; req: IncomingMessage }, next) => {
+    const app = ctx.app;
+    const info: RequestInfo = { method: ctx.req.method ?? 'GET', url: ctx.req.url ?? '/', sourceIp: ctx.req.socket.remoteAddress ?? host };
+    ctx.app = Object.create(app, {
+      emit: { value: (name: string, ...args: unknown[]) => (name === 'event' ? onEvent(args[0] as { Records: S3rverRecord[] }, info) : app.emit(name, ...args)) },
+    }) as S3rver;
+    await next();
+  });
   const objectLocks = new KeyedLock();
   const nextSequencer = createSequencer();
   const inFlight = new Set<Promise<void>>();
@@ -165,8 +190,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     return metadata?.etag ? (JSON.parse(metadata.etag) as string) : '';
   };
 
-  s3rver.on('event', (event: { Records: S3rverRecord[] }) => {
-    const request = requests.getStore();
+  const onEvent = (event: { Records: S3rverRecord[] }, request: RequestInfo | undefined): boolean => {
     for (const record of event.Records) {
       // s3rver reports CompleteMultipartUpload as Post; the request tells them apart.
       let eventName = record.eventName;
@@ -203,7 +227,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
         );
       }
     }
-  });
+    return true;
+  };
 
   const koa = s3rver.callback();
   const gate = options.servingGate;
@@ -263,7 +288,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     const run = () =>
       new Promise<void>((resolve) => {
         res.once('close', resolve);
-        requests.run({ method: req.method ?? 'GET', url: req.url ?? '/', sourceIp: req.socket.remoteAddress ?? host }, () => koa(req, res));
+        koa(req, res);
       });
     void objectLocks.run(objectsOf(req.url ?? '/', req.headers['x-amz-copy-source']), run);
   };
@@ -302,6 +327,24 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     flush,
     heldNotifications: () => held,
     discardHeldNotifications: () => discardHeld(),
+    readObject: async (bucket, key, maxBytes) => {
+      let found: StoredObject | undefined;
+      await objectLocks.run([`${bucket}/${key}`], async () => {
+        type Found = { metadata: Record<string, string>; content?: NodeJS.ReadableStream & { destroy(): void } } | null;
+        const object = await (store as { getObject(b: string, k: string): Promise<Found> }).getObject(bucket, key);
+        if (!object) return;
+        const size = Number(object.metadata['content-length']);
+        if (size > maxBytes) {
+          object.content?.destroy();
+          found = { size };
+          return;
+        }
+        const chunks: Buffer[] = [];
+        for await (const chunk of object.content ?? []) chunks.push(chunk as Buffer);
+        found = { size, bytes: Buffer.concat(chunks) };
+      });
+      return found;
+    },
     close: async () => {
       await closeServer(server);
       // Objects stored before the close still get their notification.

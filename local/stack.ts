@@ -17,12 +17,14 @@
  * requests unless their origin is in `corsOrigins`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULTS, ENV, type WorkflowType } from '../functions/lib/config.ts';
+import { formatAnalysisList, parseAnalysisList } from '../functions/lib/analysis-policy.ts';
 import { DEFAULT_STATUS_SHARDS } from '../functions/store/table-schema.ts';
-import { resolvePolicy } from '../functions/lib/policy.ts';
+import { defaultPolicySetting, parsePolicySet, policySetParameterValue, resolvePolicySet } from '../functions/lib/policy-set.ts';
+import { startLocalSsm, POLICY_PARAMETER_NAME, type LocalSsm } from './ssm.ts';
 import { startLocalS3, type NotifiedEvent, DEFAULT_UPLOADS_PREFIX, QUARANTINE_BUCKET, UPLOADS_BUCKET, type LocalS3 } from './s3.ts';
 import { startLocalSqs, DEFAULT_VISIBILITY_TIMEOUT_SECONDS, type LocalSqs } from './sqs.ts';
 import { EXECUTION_STATUS_CHANGE, MAX_RECEIVE_COUNT, UNSETTLED_END_STATUSES } from '../functions/lib/pipeline-settings.ts';
@@ -31,6 +33,7 @@ import { localDecisionEvents, type LocalDecisionEvents } from './decision-events
 import { webhookUrlProblem, type WebhookSettings } from './webhook-delivery.ts';
 import { startStepFunctionsEndpoint, type ExecutionRunner, type ExecutionStatusChangeEvent, type StepFunctionsEndpoint } from './stepfunctions.ts';
 import { startPoller, type Poller } from './poller.ts';
+import { appealEnvironment, createAppealQueues, startLocalAppeals } from './appeals.ts';
 import { FUNCTION_NAMES, lambdaContext, loadHandlers, moderationWorkflow, throughJson, type ModerationHandlers } from './functions.ts';
 import { allowBrowserOrigins, consoleLogger, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
 import { nextWholeSecond, readRunningMarker, recoverUndecided, removeRunningMarker, writeRunningMarker, type RecoveryReport } from './recovery.ts';
@@ -46,7 +49,14 @@ export const STATE_MACHINE_NAME = 'moderation';
 export interface DetectorStartOptions {
   host: string;
   port: number;
-  s3: { endpoint: string; region: string; forcePathStyle: boolean; credentials: { accessKeyId: string; secretAccessKey: string } };
+  s3: {
+    endpoint: string;
+    region: string;
+    forcePathStyle: boolean;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    /** Reads an object of the stack's S3 in this process, without HTTP (LocalS3.readObject). */
+    read: LocalS3['readObject'];
+  };
 }
 
 export interface RunningDetector {
@@ -62,13 +72,24 @@ export interface LocalPorts {
   dynamodb?: number;
   stepfunctions?: number;
   rekognition?: number;
+  ssm?: number;
 }
 
 export interface LocalStackOptions {
   /** Data directory. Default: $MODERATION_HOME, else `<cwd>/.moderation`. */
   home?: string;
-  /** Preset name, policy file path or the policy text (YAML/JSON); becomes MODERATION_POLICY. Default: $MODERATION_POLICY, else 'standard'. */
+  /**
+   * Preset name, policy (or policy set) file path, or the text (YAML/JSON): written to the live-policy
+   * parameter (local/ssm.ts) at start; its default policy becomes MODERATION_POLICY. Default:
+   * $MODERATION_POLICY; neither: the parameter keeps what was last pushed in this data directory,
+   * else 'standard'.
+   */
   policy?: string;
+  /**
+   * How long the detect step trusts its copy of the live policy (POLICY_CACHE_SECONDS). Default 1 s
+   * here, so a `moderation policy push` reaches the next upload at once; 60 s on AWS.
+   */
+  policyCacheSeconds?: number;
   /** Bedrock contextual review of BORDERLINE images; absent: off, BORDERLINE is recorded as REVIEW. */
   contextualReview?: { modelId: string };
   /**
@@ -154,6 +175,12 @@ export interface LocalStackOptions {
    * as the construct does, unless $REUSE_DECISIONS is `off`.
    */
   reuseDecisions?: boolean;
+  /**
+   * Analyses run on every image whatever the policy says (`moderation run|serve --analyze`): a
+   * comma-separated list of labels, faces, text (functions/analysis.ts). Locally every analysis is
+   * enabled (the local endpoint answers them all; there is no IAM), so ANALYSIS_ENABLED is not set.
+   */
+  analyze?: string;
 }
 
 
@@ -166,12 +193,19 @@ export interface LocalNames {
   stateMachineArn: string;
   uploadsPrefix: string;
   statusShards: number;
+  /** The live policy's SSM parameter (local/ssm.ts). */
+  policyParameter: string;
+  /** The analyses this stack enables (all of them locally), as `moderation policy validate` checks a policy against them. */
+  analysisEnabled: string;
+  /** The platform's appeal requests (local/appeals.ts; docs/events.md, "Appeals from the platform"). */
+  appealQueueUrl: string;
+  appealDeadLetterQueueUrl: string;
 }
 
 export interface LocalStack {
   region: string;
   home: string;
-  endpoints: LocalEndpoints;
+  endpoints: Required<LocalEndpoints>;
   names: LocalNames;
   /** The environment the handlers got (set in process.env while the stack runs). */
   env: Record<string, string>;
@@ -182,6 +216,7 @@ export interface LocalStack {
     dynamodb: LocalDynamo;
     stepFunctions: StepFunctionsEndpoint;
     poller: Poller;
+    ssm: LocalSsm;
   };
   /**
    * Resolves when the recovery after an unclean stop is done (undefined: there was none, or it
@@ -233,7 +268,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   const workflowType = options.workflowType ?? 'EXPRESS';
   const statusShards = options.statusShards ?? DEFAULT_STATUS_SHARDS;
   const persistQueues = options.persistQueues ?? true;
-  const policy = resolvePolicySetting(options.policy ?? process.env[ENV.policy] ?? DEFAULTS.policy);
+  const requestedPolicy = options.policy ?? process.env[ENV.policy];
   const needsImport = (['ingest', 'detect', 'review', 'record', 'apply', 'fail'] as const).some((name) => !options.functions?.[name]);
   // Handlers already imported in this process keep the endpoints they first resolved: reuse those ports.
   const ports: LocalPorts = { ...(needsImport && imported ? imported.ports : {}), ...definedPorts(options.ports) };
@@ -254,6 +289,10 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   cleanup.push(() => dynamodb.close());
   await events.start({ endpoint: dynamodb.endpoint, region, tableName: dynamodb.tableName, statusShards });
   cleanup.push(() => events.stop());
+  // The live policy (docs/operating.md, "Live policy"): a policy asked for is published; else what was pushed stays.
+  const ssm = await startLocalSsm({ directory: join(home, 'ssm'), port: ports.ssm, region, log });
+  cleanup.push(() => ssm.close());
+  const policy = seedPolicyParameter(ssm, requestedPolicy);
   // The data directory is this process's now (dynamodb's lock): a marker left by the last run means it
   // did not stop gracefully. S3 then opens at a whole second, which tells its uploads from ours.
   const uncleanStop = readRunningMarker(home);
@@ -288,7 +327,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     detector = await factory({
       host: LOOPBACK,
       port: ports.rekognition ?? 0,
-      s3: { endpoint: s3.endpoint, region, forcePathStyle: true, credentials: DUMMY_CREDENTIALS },
+      s3: { endpoint: s3.endpoint, region, forcePathStyle: true, credentials: DUMMY_CREDENTIALS, read: s3.readObject },
     });
   }
   cleanup.push(() => detector.close());
@@ -312,12 +351,13 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   });
   cleanup.push(() => stepFunctions.close());
 
-  const endpoints: LocalEndpoints = {
+  const endpoints: Required<LocalEndpoints> = {
     s3: s3.endpoint,
     sqs: sqs.endpoint,
     dynamodb: dynamodb.endpoint,
     stepfunctions: stepFunctions.endpoint,
     rekognition: detector.endpoint,
+    ssm: ssm.endpoint,
   };
   const names: LocalNames = {
     uploadsBucket: UPLOADS_BUCKET,
@@ -328,10 +368,14 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     stateMachineArn: stepFunctions.stateMachineArn(STATE_MACHINE_NAME),
     uploadsPrefix,
     statusShards,
+    policyParameter: POLICY_PARAMETER_NAME,
+    analysisEnabled: LOCAL_ANALYSES,
+    ...(await createAppealQueues(notifier).then(({ queueUrl, deadLetterQueueUrl }) => ({ appealQueueUrl: queueUrl, appealDeadLetterQueueUrl: deadLetterQueueUrl }))),
   };
 
   // 2. The handlers' environment, then the handlers.
   const env = handlerEnvironment({ endpoints, names, policy, workflowType, options, uploadsPrefix, log });
+  Object.assign(env, appealEnvironment(names.appealDeadLetterQueueUrl));
   if (env.AWS_ACCESS_KEY_ID !== DUMMY_CREDENTIALS.accessKeyId) {
     // Real credentials kept for Bedrock sign the handlers' S3 requests too: the gate must know them.
     const probe = new S3Client({ region });
@@ -353,7 +397,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       imported = {
         env,
         handlers: loaded,
-        ports: { s3: s3.port, sqs: sqs.port, dynamodb: dynamodb.port, stepfunctions: stepFunctions.port, rekognition: portOf(detector.endpoint) },
+        ports: { s3: s3.port, sqs: sqs.port, dynamodb: dynamodb.port, stepfunctions: stepFunctions.port, rekognition: portOf(detector.endpoint), ssm: ssm.port },
       };
     }
   }
@@ -397,6 +441,12 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     log,
   });
   cleanup.push(() => poller.stop());
+  // The platform's appeals: the same handler as the construct's appeal intake, on the local appeal queue.
+  const appeals = await startLocalAppeals(
+    { queueUrl: names.appealQueueUrl, queueArn: queueArnOf(names.appealQueueUrl, region), deadLetterQueueUrl: names.appealDeadLetterQueueUrl },
+    { sqs: pollerClient, region, persistDirectory: persistQueues ? sqsDir : undefined, waitTimeSeconds: options.waitTimeSeconds ?? 1, log },
+  );
+  cleanup.push(() => appeals.stop());
 
   // 4. After an unclean stop, what the lost queues held goes back on the intake queue (in the background).
   let recovered = !recovering;
@@ -432,6 +482,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       // everything they call is still up; then producers; then storage.
       await recovery;
       await step('poller', () => poller.stop());
+      await step('appeal intake', () => appeals.stop());
       await step('step functions', () => stepFunctions.close());
       await step('s3', () => s3.close());
       if (persistQueues) {
@@ -444,6 +495,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       pollerClient.destroy();
       await step('detector', () => detector.close());
       await step('sqs', () => sqs.close());
+      await step('ssm', () => ssm.close());
       await step('decision events', async () => {
         const drainMs = options.webhook?.drainOnStopMs ?? 5_000;
         if (!(await events.drain(drainMs))) {
@@ -463,12 +515,12 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
       if (errors.length) throw new AggregateError(errors, 'the local stack did not stop cleanly');
     })());
 
-  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller }, recovery, events, stop };
+  return { region, home, endpoints, names, env, services: { s3, sqs, dynamodb, stepFunctions, poller, ssm }, recovery, events, stop };
 }
 
 
 interface EnvironmentInput {
-  endpoints: LocalEndpoints;
+  endpoints: Required<LocalEndpoints>;
   names: LocalNames;
   policy: string;
   workflowType: WorkflowType;
@@ -484,6 +536,9 @@ function handlerEnvironment({ endpoints, names, policy, workflowType, uploadsPre
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_ENDPOINT_URL_SFN: endpoints.stepfunctions,
     AWS_ENDPOINT_URL_REKOGNITION: endpoints.rekognition,
+    AWS_ENDPOINT_URL_SSM: endpoints.ssm,
+    [ENV.policyParameter]: names.policyParameter,
+    [ENV.policyCacheSeconds]: String(options.policyCacheSeconds ?? 1),
     [ENV.s3ForcePathStyle]: 'true',
     AWS_REGION: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? LOCAL_REGION,
     [ENV.decisionTable]: names.decisionTable,
@@ -499,6 +554,8 @@ function handlerEnvironment({ endpoints, names, policy, workflowType, uploadsPre
     [ENV.statusShards]: String(names.statusShards),
     [ENV.qualitySampleRate]: String(options.qualitySampleRate ?? 0),
     [ENV.reuseDecisions]: (options.reuseDecisions ?? process.env[ENV.reuseDecisions]?.trim().toLowerCase() !== 'off') ? 'on' : 'off',
+    // --analyze: run these on every image (validated: a bad list fails here, before anything runs).
+    [ENV.analyze]: options.analyze ? formatAnalysisList(parseAnalysisList(options.analyze, 'analyze')) : '',
   };
   // Real credentials are kept for Bedrock when review is on; otherwise nothing here needs AWS, and
   // dummy credentials spare the SDK a credential lookup (an expired SSO session would break it).
@@ -521,13 +578,32 @@ function hasConfiguredCredentials(): boolean {
   return existsSync(e.AWS_SHARED_CREDENTIALS_FILE ?? join(awsDir, 'credentials')) || existsSync(e.AWS_CONFIG_FILE ?? join(awsDir, 'config'));
 }
 
-/** A policy file path becomes absolute (the handlers may run with another cwd); presets and text stay. Validated now. */
-function resolvePolicySetting(setting: string): string {
-  const trimmed = setting.trim();
-  const isText = trimmed.includes('\n') || trimmed.startsWith('{');
-  const value = !isText && existsSync(trimmed) && !isAbsolute(trimmed) ? resolve(trimmed) : setting;
-  resolvePolicy(value); // throws PolicyError with the reason: fail at start, not on every job
-  return value;
+/**
+ * Publishes the policy asked for (a preset, a policy or policy set file, or the text) to the live-policy
+ * parameter, unless it is already there; with none asked for, keeps what was pushed before (else
+ * publishes the default preset). Validated now: a bad policy fails the start, not every job. Returns
+ * MODERATION_POLICY for the handlers (only a fallback with the parameter): the default policy of what
+ * was asked for, so the handlers' environment does not depend on what was pushed.
+ */
+/** Every analysis: the local Rekognition endpoint serves them all and nothing is granted locally. */
+const LOCAL_ANALYSES = formatAnalysisList({ labels: true, faces: true, text: true });
+
+function seedPolicyParameter(ssm: LocalSsm, requested: string | undefined): string {
+  const set = resolvePolicySet(requested ?? DEFAULTS.policy); // throws PolicyError naming the field and value
+  const stored = ssm.get(POLICY_PARAMETER_NAME)?.value;
+  if (requested === undefined && stored !== undefined && isValidPolicySet(stored)) return defaultPolicySetting(set);
+  const value = policySetParameterValue(set, 'standard');
+  if (value !== stored) ssm.put(POLICY_PARAMETER_NAME, value, { description: 'The moderation policy set (moderation policy push)' });
+  return defaultPolicySetting(set);
+}
+
+function isValidPolicySet(value: string): boolean {
+  try {
+    parsePolicySet(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function assertSameEnvironment(previous: Record<string, string>, next: Record<string, string>): void {
@@ -551,6 +627,12 @@ function restoreEnvironment(saved: Map<string, string | undefined>): void {
 
 function definedPorts(ports?: LocalPorts): LocalPorts {
   return Object.fromEntries(Object.entries(ports ?? {}).filter(([, v]) => v !== undefined && v !== 0)) as LocalPorts;
+}
+
+/** A local queue's ARN from its URL (`<endpoint>/<account>/<name>`). */
+function queueArnOf(queueUrl: string, region: string): string {
+  const [account, name] = new URL(queueUrl).pathname.split('/').filter(Boolean).slice(-2);
+  return `arn:aws:sqs:${region}:${account}:${name}`;
 }
 
 function portOf(endpoint: string): number {

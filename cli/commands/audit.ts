@@ -21,12 +21,14 @@ import { addTargetOptions, parseChoice, parseInteger, parseStatuses, parseWhen, 
 import { renderCsv, renderTable, UsageError } from '../output.ts';
 import type { Target } from '../target.ts';
 import type { DecisionRecord } from '../../functions/lib/types.ts';
+import { decisionStoreOf } from '../stores.ts';
 
 export interface AuditFlags extends TargetFlags {
   key?: string;
   status?: string;
   uploader?: string;
   category?: string;
+  policy?: string;
   since?: string;
   until?: string;
   order?: string;
@@ -34,6 +36,8 @@ export interface AuditFlags extends TargetFlags {
   cursor?: string;
   format?: string;
   json?: boolean;
+  /** A DetectLabels label: the label index (functions/store/label-index.ts), not the decision indexes. */
+  label?: string;
 }
 
 const FORMATS = ['table', 'json', 'csv'] as const;
@@ -45,13 +49,17 @@ Examples:
   moderation audit --status REJECTED --since 2026-11-01 --until 2026-11-30 --format csv
   moderation audit --status REJECTED,REVIEW,FAILED --since 7d  everything not approved in the last week
   moderation audit --uploader alice --status REJECTED
+  moderation audit --policy kids --status REJECTED --since 7d  decided by the live policy set's "kids" policy
+  moderation audit --label Person --since 7d                    images whose DetectLabels labels include Person
   moderation audit --category Violence --limit 20 --cursor <the cursor printed by the previous page>
   moderation audit export rejected-november.csv --status REJECTED --since 2026-11-01 --until 2026-11-30
 
 --since/--until take a date (2026-11-01, UTC), a date-time (2026-11-01T12:00:00Z) or a duration ago
 (7d, 24h, 30m); both bounds are inclusive and a date alone given to --until means the end of that day.
 Without --key/--uploader/--category/--status every status is queried. Criteria besides the first of
---key, --uploader, --category, --status narrow the results (a filter on the same Query).`;
+--key, --uploader, --category, --status narrow the results (a filter on the same Query). No index
+has the policy name: --policy is always such a filter, so alone it reads every decision in the window
+(narrow it with --since, --status or --uploader).`;
 
 function addFilterOptions(command: Command): Command {
   return command
@@ -59,6 +67,7 @@ function addFilterOptions(command: Command): Command {
     .option('--status <statuses>', 'APPROVED, REJECTED, REVIEW, UNUSABLE, FAILED (comma-separated for several)')
     .option('--uploader <id>', 'decisions about one uploader\'s images')
     .option('--category <name>', 'decided by a label in this moderation category (model 7 or 6.1 name)')
+    .option('--policy <name>', 'decided under this policy name (a live policy set routes each upload to a named policy; a filter, no index)')
     .option('--since <when>', 'decided at or after (date, date-time, or e.g. 7d ago)')
     .option('--until <when>', 'decided at or before (a date alone: the end of that day)')
     .option('--order <order>', 'newest (default) or oldest first');
@@ -71,6 +80,7 @@ export function registerAudit(program: Command): void {
         .command('audit')
         .description('query the decision history: by image, status and time window, uploader or category'),
     )
+      .option('--label <name>', 'automated decisions whose image has this DetectLabels label or parent (e.g. Person; any case): the label index')
       .option('--limit <n>', 'rows per page (default 100)')
       .option('--cursor <cursor>', 'continue after the page that printed this cursor')
       .option('--format <format>', 'table (default), json or csv')
@@ -119,6 +129,10 @@ export function auditQueryFromFlags(flags: AuditFlags, uploadsBucket: string, no
     query.uploader = flags.uploader.trim();
   }
   if (flags.category !== undefined) query.categories = resolveCategories(flags.category);
+  if (flags.policy !== undefined) {
+    if (!flags.policy.trim()) throw new UsageError('--policy must not be empty');
+    query.policy = flags.policy.trim();
+  }
   if (flags.since !== undefined) query.since = parseWhen(flags.since, '--since', { now });
   if (flags.until !== undefined) query.until = parseWhen(flags.until, '--until', { endOfDay: true, now });
   if (query.since && query.until && query.since > query.until) {
@@ -132,6 +146,7 @@ export function auditQueryFromFlags(flags: AuditFlags, uploadsBucket: string, no
 async function auditCommand(flags: AuditFlags): Promise<void> {
   const format = flags.json ? 'json' : parseChoice(flags.format ?? 'table', '--format', FORMATS);
   const limit = parseInteger(flags.limit ?? '100', '--limit', { min: 1, max: 10_000 });
+  if (flags.label !== undefined) return labelAudit(flags, format, limit);
   // Validate before starting anything.
   auditQueryFromFlags(flags, 'bucket');
   await withTarget(flags, async (target) => {
@@ -153,9 +168,42 @@ async function auditCommand(flags: AuditFlags): Promise<void> {
   });
 }
 
+/**
+ * `audit --label <name>`: the automated decisions whose image has the label (or a parent of it), from
+ * the label index (docs/auditing.md, "By label"), with the time window, order and paging of any audit.
+ */
+async function labelAudit(flags: AuditFlags, format: (typeof FORMATS)[number], limit: number): Promise<void> {
+  const label = flags.label!.trim();
+  if (!label) throw new UsageError('--label must not be empty');
+  const others = (['key', 'status', 'uploader', 'category', 'policy'] as const).filter((flag) => (flags as Record<string, unknown>)[flag] !== undefined);
+  if (others.length) {
+    throw new UsageError(`--label cannot be combined with ${others.map((flag) => `--${flag}`).join(', ')}: it has its own index (combine it with --since, --until, --order, --limit, --cursor)`);
+  }
+  const since = flags.since === undefined ? undefined : parseWhen(flags.since, '--since');
+  const until = flags.until === undefined ? undefined : parseWhen(flags.until, '--until', { endOfDay: true });
+  if (since && until && since > until) throw new UsageError(`--since ${flags.since} is after --until ${flags.until}`);
+  const order = flags.order === undefined ? undefined : (parseChoice(flags.order, '--order', ['newest', 'oldest'] as const) as 'newest' | 'oldest');
+  await withTarget(flags, async (target) => {
+    const page = await decisionStoreOf(target).labels.find({ label, since, until, order, limit, cursor: flags.cursor });
+    if (format === 'json') {
+      process.stdout.write(`${JSON.stringify({ items: page.items, nextCursor: page.nextCursor ?? null }, null, 2)}\n`);
+      return;
+    }
+    if (format === 'csv') {
+      process.stdout.write(`${renderCsv(page.items.map(csvRow), AUDIT_CSV_COLUMNS)}\n`);
+    } else if (page.items.length === 0) {
+      process.stdout.write(`no decisions found the label "${label}" (label index, ${page.plan.partitions.length} partitions)\n`);
+    } else {
+      process.stdout.write(`${renderTable(page.items.map(tableRow), AUDIT_TABLE_COLUMNS)}\n`);
+      process.stdout.write(`\n${plural(page.items.length, 'decision')} with the label "${label}", ${order === 'oldest' ? 'oldest' : 'newest'} first (label index, ${page.plan.partitions.length} partitions merged by time, ${target.description})\n`);
+    }
+    if (page.nextCursor) process.stderr.write(`more decisions match: repeat the command with --cursor ${page.nextCursor}\n`);
+  });
+}
+
 export function describePlan(plan: QueryPlan): string {
   const partitions = plan.partitions.length === 1 ? `partition ${plan.partitions[0]}` : `${plan.partitions.length} partitions merged by time`;
-  return `index ${plan.index}, ${partitions}${plan.filters.length ? `, filtered by ${plan.filters.join(', ')}` : ''}`;
+  return `index ${plan.indexes.join(' + ')}, ${partitions}${plan.filters.length ? `, filtered by ${plan.filters.join(', ')}` : ''}`;
 }
 
 async function exportCommand(file: string, flags: AuditFlags): Promise<void> {

@@ -15,6 +15,7 @@ interface BackfillFlags extends TargetFlags {
   resume?: boolean;
   max?: string;
   dryRun?: boolean;
+  inventory?: string;
   json?: boolean;
 }
 
@@ -30,6 +31,7 @@ export function registerBackfill(program: Command): void {
       .command('backfill')
       .description('moderate objects that were in the bucket before the pipeline: rate-limited, resumable, skips what is decided')
       .option('--prefix <prefix>', 'key prefix to walk (default: the uploads prefix)')
+      .option('--inventory <manifest>', "walk an S3 Inventory report (CSV) instead of listing the bucket: its manifest.json, as s3://bucket/path/manifest.json or a local file")
       .option('--rate <n>', `objects per second sent to the pipeline (default ${DEFAULT_RATE}; keep it under your Rekognition quota)`)
       .option('--resume', 'continue after the last object an interrupted run handled')
       .option('--max <n>', 'stop after sending this many')
@@ -45,10 +47,16 @@ as the S3 notification the bucket would have sent, so the pipeline moderates it 
 sending it twice is still one job. Ctrl-C stops cleanly; the position is kept in the data directory
 (--home) and --resume continues from it.
 
+With --inventory the objects come from an S3 Inventory report of the uploads bucket (CSV, gzip; ORC
+and Parquet reports are refused): the current version of each object under --prefix, in the report's
+order. A local manifest's data files are read from beside it when they are there, else from the
+report's destination bucket (docs/operating.md, "Backfill from an S3 Inventory").
+
 Examples:
   moderation backfill --dry-run
   moderation backfill --rate 5 --stack my-moderation
-  moderation backfill --resume --stack my-moderation`,
+  moderation backfill --resume --stack my-moderation
+  moderation backfill --inventory s3://my-inventory/uploads/daily/2026-11-02T01-00Z/manifest.json --stack my-moderation`,
     )
     .action(async (flags: BackfillFlags) => {
       await backfillCommand(flags);
@@ -76,7 +84,8 @@ async function backfillCommand(flags: BackfillFlags): Promise<void> {
         max,
         resume: flags.resume,
         dryRun: flags.dryRun,
-        checkpointFile: checkpointFileFor(dataHome(flags.home), target.names.uploadsBucket, prefix),
+        inventory: flags.inventory,
+        checkpointFile: checkpointFileFor(dataHome(flags.home), target.names.uploadsBucket, prefix, flags.inventory),
         stopRequested: () => interrupted,
         onProgress: (p) => {
           if (!tty) return;
@@ -103,13 +112,14 @@ async function backfillCommand(flags: BackfillFlags): Promise<void> {
 }
 
 function summary(report: BackfillReport): string {
-  const where = `s3://${report.bucket}/${report.prefix}`;
+  const where = `s3://${report.bucket}/${report.prefix}${report.inventory ? ` (from the inventory ${escapeControl(report.inventory)})` : ''}`;
   const lines = [
     `${report.dryRun ? 'dry run: ' : ''}${where}${report.resumedAfter ? ` (resumed after ${escapeControl(report.resumedAfter)})` : ''}: ` +
       `${plural(report.listed, 'object')} listed, ${report.alreadyDecided} already decided, ${report.failed} failed (see \`moderation dlq list\`), ` +
       `${report.enqueued} ${report.dryRun ? 'would be sent' : 'sent to the pipeline'}`,
   ];
-  if (!report.complete) lines.push(`stopped after ${escapeControl(report.lastKey ?? '(nothing)')}: continue with \`moderation backfill --resume\``);
+  if (report.notCurrent || report.gone) lines.push(`left out: ${report.notCurrent ?? 0} delete markers or older versions, ${report.gone ?? 0} objects deleted since the report`);
+  if (!report.complete) lines.push(`stopped after ${escapeControl(report.lastKey ?? '(nothing)')}: continue with \`moderation backfill --resume${report.inventory ? ' --inventory <the same manifest>' : ''}\``);
   else if (report.enqueued > 0 && !report.dryRun) lines.push('follow the decisions with `moderation audit --since 1h`');
   lines.push('');
   return lines.join('\n');

@@ -5,13 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CostModelError, estimateMonthlyCost, type AslDefinition, type CostEstimate } from '../../functions/lib/cost-model.ts';
+import { CostModelError, estimateMonthlyCost, type AslDefinition, type CostAnalysis, type CostEstimate } from '../../functions/lib/cost-model.ts';
+import { AnalysisListError, parseAnalysisList } from '../../functions/lib/analysis-policy.ts';
 import { DEFAULTS } from '../../functions/lib/config.ts';
 import { PRICES } from '../../functions/lib/pricing.ts';
 import { parseChoice, parseFraction, parseInteger } from '../flags.ts';
 import { renderTable, UsageError, type Row } from '../output.ts';
 import { DEFINITION_FILE } from '../../functions/lib/pipeline-settings.ts';
-import { DEFAULT_ANIMATION_MAX_FRAMES, MAX_ANIMATION_MAX_FRAMES } from '../../functions/lib/policy.ts';
+import { DEFAULT_ANIMATION_MAX_FRAMES, MAX_ANIMATION_MAX_FRAMES, resolvePolicy } from '../../functions/lib/policy.ts';
 
 
 interface CostFlags {
@@ -28,6 +29,9 @@ interface CostFlags {
   workflowLogLevel?: string;
   logLevel?: string;
   json?: boolean;
+  policy?: string;
+  analyze?: string;
+  childSafetyShare?: string;
 }
 
 export function registerCost(program: Command): void {
@@ -46,6 +50,9 @@ export function registerCost(program: Command): void {
     .option('--duplicate-rate <r>', 'share of uploads that repeat an earlier decision: bytes already decided, or near-duplicates of rejected images (default 0)')
     .option('--workflow-log-level <level>', "the state machine's log level: error (the construct's default) or all (every state, with execution data for express)")
     .option('--log-level <level>', "the functions' log level: warn (the construct's default), info or debug")
+    .option('--policy <file|preset>', 'count the analyses this policy needs (labels and text rules, the child-safety rule); default: none')
+    .option('--analyze <list>', 'count these analyses on every image: labels, faces, text (comma-separated; added to --policy\'s)')
+    .option('--child-safety-share <r>', 'share of images with a nudity or swimwear label, on which the child-safety rule calls DetectFaces (default: the borderline rate plus the reject rate)')
     .option('--json', 'print the whole estimate (services, line items, paths, assumptions, prices) as JSON')
     .addHelpText(
       'after',
@@ -56,6 +63,7 @@ Examples:
   moderation cost --images 1000000 --borderline-rate 0.05 --no-review --json
   moderation cost --images 1000000 --borderline-rate 0.05 --animated-share 3% --frames-per-animation 6
   moderation cost --images 1000000 --borderline-rate 0.05 --duplicate-rate 10%
+  moderation cost --images 1000000 --borderline-rate 0.05 --policy standard --analyze labels,text
 
 Known Bedrock models: ${Object.keys(PRICES.bedrock).join(', ')} (and their us./eu./apac./global. inference profiles).
 Prices are us-east-1 list prices transcribed on the date printed; most come from secondary sources:
@@ -85,7 +93,8 @@ function costCommand(flags: CostFlags): void {
   const definition = JSON.parse(readFileSync(DEFINITION_FILE, 'utf8')) as AslDefinition;
   let estimate: CostEstimate;
   try {
-    estimate = estimateMonthlyCost({ images, borderlineRate, rejectRate, workflow, reviewModelId, batchSize, animatedShare, framesPerAnimation, duplicateRate, workflowLogLevel, logLevel }, definition);
+    const analysis = costAnalysis(flags, borderlineRate + (rejectRate ?? 0.02));
+    estimate = estimateMonthlyCost({ images, borderlineRate, rejectRate, workflow, reviewModelId, batchSize, animatedShare, framesPerAnimation, duplicateRate, workflowLogLevel, logLevel, analysis }, definition);
   } catch (err) {
     if (err instanceof CostModelError) throw new UsageError(err.message);
     throw err;
@@ -95,6 +104,24 @@ function costCommand(flags: CostFlags): void {
     return;
   }
   process.stdout.write(describeEstimate(estimate));
+}
+
+/** The analyses to count: what --policy needs, plus --analyze (on every image). */
+function costAnalysis(flags: CostFlags, defaultShare: number): CostAnalysis {
+  const needs = flags.policy === undefined ? undefined : resolvePolicy(flags.policy).analysis.needs;
+  const forced = flags.analyze === undefined ? undefined : parseAnalysisFlag(flags.analyze);
+  const share = flags.childSafetyShare === undefined ? Math.min(1, defaultShare) : parseFraction(flags.childSafetyShare, '--child-safety-share');
+  const faces = forced?.faces || needs?.faces === 'always' ? 'always' : (needs?.faces ?? 'never');
+  return { labels: Boolean(needs?.labels || forced?.labels), text: Boolean(needs?.text || forced?.text), faces, childSafetyShare: faces === 'conditional' ? share : 0 };
+}
+
+function parseAnalysisFlag(value: string) {
+  try {
+    return parseAnalysisList(value, '--analyze');
+  } catch (err) {
+    if (err instanceof AnalysisListError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 export function usd(value: number): string {

@@ -13,9 +13,9 @@ import { currentDecision } from '../history.ts';
 import { decisionStoreOf } from '../stores.ts';
 import { progressBar, renderTable, UsageError, type Row } from '../output.ts';
 import type { DecisionRecord, DecisionStatus } from '../../functions/lib/types.ts';
-import { resolvePolicy } from '../../functions/lib/policy.ts';
+import { resolvePolicySet } from '../../functions/lib/policy-set.ts';
 import { webhookFromFlag, WEBHOOK_ENV_HELP } from '../webhook.ts';
-import { parseFraction } from '../flags.ts';
+import { analyzeFlag, parseFraction } from '../flags.ts';
 import { DEFAULTS } from '../../functions/lib/config.ts';
 
 export interface RunOptions {
@@ -27,6 +27,8 @@ export interface RunOptions {
   bedrockModel?: string;
   webhook?: string;
   qualitySample?: string;
+  /** Analyses to run on every image: labels, faces, text (functions/analysis.ts). */
+  analyze?: string;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -69,11 +71,12 @@ export function registerRun(program: Command): void {
     .description('moderate files through the embedded local pipeline and print each decision')
     .argument('<paths...>', 'image files or directories (searched recursively)')
     .option('--json', 'print one JSON object per image, then a summary object')
-    .option('--policy <file|preset>', 'policy file (YAML/JSON) or preset: strict, standard, permissive')
+    .option('--policy <file|preset>', 'policy or policy set file (YAML/JSON) or preset: strict, standard, permissive (published as the live policy of the data directory)')
     .option('--uploader <id>', 'uploader id used in the object key (uploads/<uploader>/...)', 'local')
     .option('--timeout <seconds>', 'how long to wait for all decisions', '300')
     .option('--bedrock-model <id>', 'review borderline images with this Bedrock model (needs AWS credentials)')
     .option('--webhook <url>', 'POST each decision event to this URL, signed with $MODERATION_WEBHOOK_SECRET (docs/events.md)')
+    .option('--analyze <list>', 'also run these analyses on every image and record them: labels, faces, text (comma-separated; DetectLabels, DetectFaces, DetectText)')
     .option('--quality-sample <rate>', `share of automated APPROVED/REJECTED decisions also sent to the review queue for a blind check, 0 to 1 or a percentage (default ${DEFAULTS.qualitySampleRate})`)
     .option('--home <dir>', 'data directory (default $MODERATION_HOME or ./.moderation)')
     .addHelpText('after', `\nExit codes: 0 every image decided and none FAILED; 2 some FAILED or undecided; 1 usage or start-up error.\n\n${WEBHOOK_ENV_HELP}`)
@@ -87,8 +90,10 @@ export async function runCommand(paths: string[], options: RunOptions): Promise<
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got "${options.timeout}"`);
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(options.uploader)) throw new UsageError(`--uploader must be 1-64 letters, digits, '.', '_' or '-', got "${options.uploader}"`);
   // A bad policy is a usage error: say so before starting anything.
-  const policy = resolvePolicy(options.policy ?? 'standard');
+  const policies = resolvePolicySet(options.policy ?? 'standard');
+  const policyVersions = new Set(Object.values(policies.policies).map((p) => p.version));
   const webhook = webhookFromFlag(options.webhook);
+  const analyze = analyzeFlag(options.analyze);
   const qualitySampleRate = options.qualitySample === undefined ? DEFAULTS.qualitySampleRate : parseFraction(options.qualitySample, '--quality-sample');
   const files = collectFiles(paths, options.uploader);
   if (files.length === 0) throw new UsageError(`no files found in ${paths.join(', ')}`);
@@ -104,16 +109,17 @@ export async function runCommand(paths: string[], options: RunOptions): Promise<
       // with a webhook, or by `moderation events redeliver`.
       webhook: webhook ? { ...webhook, drainOnStopMs: 10_000 } : undefined,
       qualitySampleRate,
+      ...(analyze ? { analyze } : {}),
     },
   });
-  if (target.kind === 'serve' && (options.policy || options.bedrockModel || options.qualitySample !== undefined)) {
-    log('note: a `moderation serve` is running; its policy, review and sampling settings apply, not --policy / --bedrock-model / --quality-sample.');
+  if (target.kind === 'serve' && (options.policy || options.bedrockModel || options.qualitySample !== undefined || analyze)) {
+    log('note: a `moderation serve` is running; its policy, review, sampling and analysis settings apply, not --policy / --bedrock-model / --quality-sample / --analyze (change its policy live with `moderation policy push`).');
   }
   if (target.kind === 'serve' && webhook) log("note: a `moderation serve` is running; decision events go to its webhook (serve --webhook), not --webhook.");
   try {
     const results = await moderate(target, files, timeoutMs, Boolean(options.json));
     print(results, Boolean(options.json));
-    const stale = results.filter((r) => r.cached && r.policyVersion && r.policyVersion !== policy.version).length;
+    const stale = results.filter((r) => r.cached && r.policyVersion && !policyVersions.has(r.policyVersion)).length;
     if (stale && !options.json) {
       log(`note: ${stale} image(s) were decided in an earlier run under another policy version; one object version gets one decision. Use --home <new dir> to decide them again under this policy.`);
     }

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { dataHome, serveFile, type ServeInfo, type TargetNames } from '../target.ts';
 import { UsageError } from '../output.ts';
 import { webhookFromFlag, WEBHOOK_ENV_HELP } from '../webhook.ts';
-import { parseFraction } from '../flags.ts';
+import { analyzeFlag, parseFraction } from '../flags.ts';
 import { DEFAULTS } from '../../functions/lib/config.ts';
 
 interface ServeOptions {
@@ -20,6 +20,7 @@ interface ServeOptions {
   corsOrigin?: string[];
   webhook?: string;
   qualitySample?: string;
+  analyze?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -27,10 +28,11 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the local stack (S3, SQS, DynamoDB, Step Functions, Rekognition) until Ctrl-C')
     .option('--json', 'print the endpoints and names as one JSON line')
-    .option('--policy <file|preset>', 'policy file (YAML/JSON) or preset: strict, standard, permissive')
-    .option('--port <n>', 'first port: s3 n, sqs n+1, dynamodb n+2, stepfunctions n+3, rekognition n+4 (default: free ports)')
+    .option('--policy <file|preset>', 'policy or policy set file (YAML/JSON) or preset, published as the live policy (default: what was last pushed here, else standard; change it live with `moderation policy push`)')
+    .option('--port <n>', 'first port: s3 n, sqs n+1, dynamodb n+2, stepfunctions n+3, rekognition n+4, ssm n+5 (default: free ports)')
     .option('--bedrock-model <id>', 'review borderline images with this Bedrock model (needs AWS credentials)')
     .option('--webhook <url>', 'POST each decision event to this URL, signed with $MODERATION_WEBHOOK_SECRET (docs/events.md)')
+    .option('--analyze <list>', 'also run these analyses on every image and record them: labels, faces, text (comma-separated; DetectLabels, DetectFaces, DetectText)')
     .option('--quality-sample <rate>', `share of automated APPROVED/REJECTED decisions also sent to the review queue for a blind check, 0 to 1 or a percentage (default ${DEFAULTS.qualitySampleRate})`)
     .addHelpText('after', `\n${WEBHOOK_ENV_HELP}`)
     .option('--home <dir>', 'data directory (default $MODERATION_HOME or ./.moderation)')
@@ -50,7 +52,7 @@ async function serve(options: ServeOptions): Promise<void> {
   if (options.port !== undefined) {
     const first = Number(options.port);
     if (!Number.isInteger(first) || first < 1024 || first > 65530) throw new UsageError(`--port must be an integer from 1024 to 65530, got "${options.port}"`);
-    ports = { s3: first, sqs: first + 1, dynamodb: first + 2, stepfunctions: first + 3, rekognition: first + 4 };
+    ports = { s3: first, sqs: first + 1, dynamodb: first + 2, stepfunctions: first + 3, rekognition: first + 4, ssm: first + 5 };
   }
   const webhook = webhookFromFlag(options.webhook);
   const { normalizeOrigin, InvalidOriginError } = await import('../../local/net.ts');
@@ -71,6 +73,7 @@ async function serve(options: ServeOptions): Promise<void> {
     corsOrigins,
     webhook,
     qualitySampleRate: options.qualitySample === undefined ? DEFAULTS.qualitySampleRate : parseFraction(options.qualitySample, '--quality-sample'),
+    ...(options.analyze !== undefined ? { analyze: analyzeFlag(options.analyze) } : {}),
   } as never);
   const info: ServeInfo = { pid: process.pid, region: stack.region, endpoints: stack.endpoints, names: stack.names as TargetNames };
   mkdirSync(home, { recursive: true });
@@ -89,6 +92,8 @@ async function serve(options: ServeOptions): Promise<void> {
       `  decision table     ${info.names.decisionTable}`,
       `  intake queue       ${info.names.intakeQueueUrl}`,
       `  dead-letter queue  ${info.names.deadLetterQueueUrl}`,
+      ...(info.names.appealQueueUrl ? [`  appeal queue       ${info.names.appealQueueUrl} (Moderation Appeal Request messages: docs/events.md)`] : []),
+      `  live policy        SSM parameter ${stack.names.policyParameter} (moderation policy show | push <file>)`,
       `  decision events    ${webhook ? `POSTed to ${webhook.url} (signed); ` : ''}kept in ${home}/events (moderation events list)`,
       `  browser pages      ${corsOrigins.length ? `allowed from ${corsOrigins.join(', ')} (CORS); other origins refused` : 'cross-site requests refused (allow one with --cors-origin <origin>)'}`,
       '',

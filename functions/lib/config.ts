@@ -6,6 +6,7 @@ import { DEFAULT_STATUS_SHARDS } from '../store/table-schema.ts';
 import { UserFacingError } from './errors.ts';
 import { DEFAULT_EVENT_SOURCE } from './decision-event.ts';
 import { parseSampleRate } from './quality.ts';
+import { AnalysisListError, NO_ANALYSIS, parseAnalysisList, type AnalysisSet } from './analysis-policy.ts';
 
 export const ENV = {
   decisionTable: 'DECISION_TABLE',
@@ -34,6 +35,21 @@ export const ENV = {
    * rejected image (functions/content-reuse.ts). Anything else, or unset: decisions are reused.
    */
   reuseDecisions: 'REUSE_DECISIONS',
+  /**
+   * The analyses (labels, faces, text: DetectLabels, DetectFaces, DetectText) this deployment enables,
+   * comma-separated, or `none` (the construct's `analysis` prop; the local stack's). A policy that
+   * needs another is refused by the detect step. Unset: not restricted.
+   */
+  analysisEnabled: 'ANALYSIS_ENABLED',
+  /** Analyses run on every image whatever the policy says (`moderation run|serve --analyze labels,faces,text`). */
+  analyze: 'ANALYZE',
+  /**
+   * The SSM parameter that holds the live policy set (functions/lib/policy-set.ts; docs/operating.md,
+   * "Live policy"). Unset: the policy is MODERATION_POLICY, fixed for the container's life.
+   */
+  policyParameter: 'POLICY_PARAMETER',
+  /** How long the detect step trusts its copy of the live policy, 0 to 60 seconds (default 60). */
+  policyCacheSeconds: 'POLICY_CACHE_SECONDS',
 } as const;
 
 export type WorkflowType = 'EXPRESS' | 'STANDARD';
@@ -56,6 +72,14 @@ export interface PipelineConfig {
   qualitySampleRate: number;
   /** Repeat the decision of identical bytes and of near-duplicates of rejected images (default true). */
   reuseDecisions: boolean;
+  /** The analyses this deployment enables; undefined: not restricted (functions/analysis.ts). */
+  analysisEnabled?: AnalysisSet;
+  /** Analyses run on every image whatever the policy says. */
+  analyze: AnalysisSet;
+  /** The live policy's SSM parameter name; undefined: MODERATION_POLICY is the policy. */
+  policyParameter?: string;
+  /** Seconds a read of the live policy is trusted (0-60). */
+  policyCacheSeconds: number;
 }
 
 export const DEFAULTS = {
@@ -70,6 +94,9 @@ export const DEFAULTS = {
    */
   qualitySampleRate: 0.01,
 };
+
+/** A pushed policy is in force everywhere within this many seconds (the detect step's cache of the live policy). */
+export const MAX_POLICY_CACHE_SECONDS = 60;
 
 export class ConfigurationError extends UserFacingError {
   override name = 'ConfigurationError';
@@ -89,7 +116,27 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   if (qualitySampleRate === undefined) {
     throw new ConfigurationError(`${ENV.qualitySampleRate} must be a number from 0 to 1, got "${env[ENV.qualitySampleRate]}"`);
   }
+  const policyCacheSeconds = Number(env[ENV.policyCacheSeconds] ?? MAX_POLICY_CACHE_SECONDS);
+  if (!Number.isFinite(policyCacheSeconds) || policyCacheSeconds < 0 || policyCacheSeconds > MAX_POLICY_CACHE_SECONDS) {
+    throw new ConfigurationError(`${ENV.policyCacheSeconds} must be a number of seconds from 0 to ${MAX_POLICY_CACHE_SECONDS}, got "${env[ENV.policyCacheSeconds]}"`);
+  }
+  const analysisList = (key: 'analysisEnabled' | 'analyze'): AnalysisSet | undefined => {
+    const value = env[ENV[key]];
+    if (value === undefined || (key === 'analyze' && !value.trim())) return undefined;
+    try {
+      return parseAnalysisList(value, ENV[key]);
+    } catch (err) {
+      if (err instanceof AnalysisListError) throw new ConfigurationError(err.message);
+      throw err;
+    }
+  };
+  const analysisEnabled = analysisList('analysisEnabled');
+  const analyze = analysisList('analyze') ?? NO_ANALYSIS;
   return {
+    ...(analysisEnabled ? { analysisEnabled } : {}),
+    analyze,
+    policyParameter: env[ENV.policyParameter]?.trim() || undefined,
+    policyCacheSeconds,
     decisionTable: env[ENV.decisionTable] ?? '',
     uploadsBucket: env[ENV.uploadsBucket] || undefined,
     uploadsPrefix: env[ENV.uploadsPrefix] ?? DEFAULTS.uploadsPrefix,

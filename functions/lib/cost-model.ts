@@ -27,7 +27,7 @@
  */
 import { bedrockPrice, PRICES, PRICES_AS_OF } from './pricing.ts';
 import { automatedRecord } from './decision.ts';
-import { decisionItem } from '../store/table-schema.ts';
+import { DECISION_INDEXES, decisionItem, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS } from '../store/table-schema.ts';
 import { REVIEW_SYSTEM_PROMPT, REVIEW_TOOL_SCHEMA, reviewQuestion } from './review-answer.ts';
 import { FUNCTION_MEMORY_MB } from './pipeline-settings.ts';
 import type { ModerationState } from './types.ts';
@@ -36,6 +36,26 @@ import { bandKeysForStorage, HASH_BANDS } from './hash-bands.ts';
 import { UserFacingError } from './errors.ts';
 
 export type Workflow = 'EXPRESS' | 'STANDARD';
+
+/**
+ * The analyses beside moderation (DetectLabels, DetectText, DetectFaces; functions/analysis.ts), each
+ * billed per image like moderation: from the policy in force (`--policy`) or `--analyze`.
+ */
+export interface CostAnalysis {
+  labels: boolean;
+  text: boolean;
+  /** `conditional`: the child-safety rule's DetectFaces, only on images with nudity or swimwear. */
+  faces: 'always' | 'conditional' | 'never';
+  /** Share of judged images with a nudity or swimwear label at the child-safety rule's confidence (conditional faces). */
+  childSafetyShare: number;
+}
+
+export const NO_COST_ANALYSIS: CostAnalysis = { labels: false, text: false, faces: 'never', childSafetyShare: 0 };
+
+/** DynamoDB bytes an analysis adds to the decision item (a typical summary: 10 labels, 3 lines of text, a face). */
+const ANALYSIS_RECORD_BYTES = { labels: 1_600, text: 300, faces: 350 } as const;
+/** Label index items written per image with labels (labels and their parents, at most 20): a typical photo. */
+const LABEL_INDEX_ITEMS_PER_IMAGE = 12;
 
 export interface CostInput {
   /** Images moderated per month. */
@@ -64,6 +84,8 @@ export interface CostInput {
   workflowLogLevel?: 'ALL' | 'ERROR';
   /** The functions' log level (the construct's logLevel). Default 'WARN'. */
   logLevel?: 'WARN' | 'INFO' | 'DEBUG';
+  /** The analyses beside moderation. Default none. */
+  analysis?: CostAnalysis;
 }
 
 /** A price the estimate uses, with where it comes from. */
@@ -332,7 +354,7 @@ function valueBytes(value: unknown): number {
  * uploads get), one with three labels and the rule that decided (a rejection, a borderline image), and
  * that one with an LLM review. Each with an execution ARN and a full S3 identity.
  */
-export function sampleDecisionItems(reviewModelId: string | null): { clean: number; plain: number; reviewed: number } {
+export function sampleDecisionItems(reviewModelId: string | null): { clean: number; plain: number; reviewed: number; indexCopy: number } {
   const now = '2026-11-25T12:00:00.000Z';
   const state: ModerationState = {
     job: {
@@ -363,9 +385,17 @@ export function sampleDecisionItems(reviewModelId: string | null): { clean: numb
       durationMs: 640,
     },
   };
-  const size = (s: ModerationState) => dynamoItemBytes(decisionItem(automatedRecord(s, { decidedAt: now }), { shards: 8 }) as unknown as Record<string, unknown>);
+  const item = (s: ModerationState) => decisionItem(automatedRecord(s, { decidedAt: now }), { shards: 8 }) as unknown as Record<string, unknown>;
+  const size = (s: ModerationState) => dynamoItemBytes(item(s));
   const clean = size({ ...state, detection: { ...state.detection!, verdict: 'APPROVE', labels: [], rule: undefined } });
   const plain = size(state);
+  // An index's copy: the table's keys, the index's keys and the projected attributes (the largest of the indexes).
+  const labelled = item(state);
+  const indexCopy = Math.max(
+    ...Object.values(DECISION_INDEXES).map((index) =>
+      dynamoItemBytes(Object.fromEntries([TABLE_KEYS.partitionKey, TABLE_KEYS.sortKey, SORT_BY_TIME, index.partitionKey, ...INDEX_PROJECTED_ATTRIBUTES].map((name) => [name, labelled[name] ?? labelled.uploader]))),
+    ),
+  );
   const reviewed = size({
     ...state,
     review: {
@@ -378,7 +408,7 @@ export function sampleDecisionItems(reviewModelId: string | null): { clean: numb
       durationMs: 2_800,
     },
   });
-  return { clean, plain, reviewed };
+  return { clean, plain, reviewed, indexCopy };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -398,18 +428,33 @@ export function reviewInputTokens(image: { width: number; height: number }): { i
 }
 
 /** Rekognition's monthly tiers applied to a volume. */
-export function rekognitionTiers(images: number): LineItem[] {
+export function rekognitionTiers(images: number, options: { after?: number; api?: string } = {}): LineItem[] {
+  // Group 2 APIs share the monthly tiers (reference/aws-pricing.json: each call on an image is an image
+  // processed): an analysis' calls start where the calls counted before them (`after`) ended.
   const items: LineItem[] = [];
+  const start = options.after ?? 0;
+  const end = start + images;
   let from = 0;
   PRICES.rekognitionPerImageTiers.forEach((tier, i) => {
-    const quantity = Math.max(0, Math.min(images, tier.upTo) - from);
+    const quantity = Math.max(0, Math.min(end, tier.upTo) - Math.max(from, start));
     if (quantity > 0) {
       const key = `rekognitionTier${i + 1}`;
-      items.push({ what: PRICE_SOURCES[key]!.what, quantity, unit: 'images', unitPriceUsd: tier.perImage, monthlyUsd: quantity * tier.perImage, price: key });
+      const what = options.api ? `${options.api}, ${PRICE_SOURCES[key]!.what.replace(/^Rekognition( DetectModerationLabels)?, /, '')} (Group 2 tier, shared)` : PRICE_SOURCES[key]!.what;
+      items.push({ what, quantity, unit: 'images', unitPriceUsd: tier.perImage, monthlyUsd: quantity * tier.perImage, price: key });
     }
     from = tier.upTo;
   });
   return items;
+}
+
+/** The analysis calls of a month: per API, how many images it is called on. */
+export function analysisCalls(judgedImages: number, analysis: CostAnalysis): { api: string; calls: number }[] {
+  const calls = [
+    { api: 'DetectLabels', calls: analysis.labels ? judgedImages : 0 },
+    { api: 'DetectText', calls: analysis.text ? judgedImages : 0 },
+    { api: analysis.faces === 'conditional' ? 'DetectFaces (child safety)' : 'DetectFaces', calls: analysis.faces === 'always' ? judgedImages : analysis.faces === 'conditional' ? judgedImages * analysis.childSafetyShare : 0 },
+  ];
+  return calls.filter((call) => call.calls > 0);
 }
 
 export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefinition): CostEstimate {
@@ -426,6 +471,7 @@ export function estimateMonthlyCost(rawInput: CostInput, definition: AslDefiniti
     duplicateRate: rawInput.duplicateRate ?? 0,
     workflowLogLevel: rawInput.workflowLogLevel ?? ('ERROR' as const),
     logLevel: rawInput.logLevel ?? ('WARN' as const),
+    analysis: rawInput.analysis ?? NO_COST_ANALYSIS,
   };
   validate(input);
   const estimate = estimateFor(input, definition);
@@ -441,7 +487,9 @@ function estimateFor(input: CostEstimate['input'], definition: AslDefinition): C
   // An animation costs one DetectModerationLabels per judged frame, made one after another by detect.
   const extraCallsPerImage = input.animatedShare * (input.framesPerAnimation - 1);
   const hashMs = PERCEPTUAL_HASH_FULL_CORE_MS * Math.max(1, FULL_VCPU_MB / FUNCTION_PROFILES.detect.memoryMb);
-  const detectMs = FUNCTION_PROFILES.detect.durationMs + hashMs + extraCallsPerImage * REKOGNITION_CALL_MS;
+  // The analyses run beside moderation (no time added), but the child-safety DetectFaces follows it.
+  const childSafetyMs = input.analysis.faces === 'conditional' ? input.analysis.childSafetyShare * REKOGNITION_CALL_MS : 0;
+  const detectMs = FUNCTION_PROFILES.detect.durationMs + hashMs + extraCallsPerImage * REKOGNITION_CALL_MS + childSafetyMs;
   const repeatDetectMs = FUNCTION_PROFILES.detect.durationMs - REKOGNITION_CALL_MS + hashMs;
   const review = input.reviewModelId !== null;
   const reviewedShare = review ? input.borderlineRate : 0;
@@ -492,7 +540,14 @@ function estimateFor(input: CostEstimate['input'], definition: AslDefinition): C
   });
 
   // Rekognition: the judged images, every judged frame of an animation.
-  add('Rekognition', rekognitionTiers(N * judged * (1 + extraCallsPerImage)));
+  const moderationCalls = N * judged * (1 + extraCallsPerImage);
+  const analysisItems: LineItem[] = [];
+  let counted = moderationCalls;
+  for (const { api, calls } of analysisCalls(N * judged, input.analysis)) {
+    analysisItems.push(...rekognitionTiers(calls, { after: counted, api }));
+    counted += calls;
+  }
+  add('Rekognition', [...rekognitionTiers(moderationCalls), ...analysisItems]);
 
   // Lambda
   const batches = N / input.batchSize;
@@ -551,21 +606,31 @@ function estimateFor(input: CostEstimate['input'], definition: AslDefinition): C
   // Clean approvals carry no label; rejected and held images three; reviewed ones the LLM's answer too.
   const labelledShare = Math.min(1, input.rejectRate + input.borderlineRate - reviewedShare);
   const cleanShare = Math.max(0, 1 - labelledShare - reviewedShare);
-  const unitsPerCopy = cleanShare * wru(sizes.clean) + labelledShare * wru(sizes.plain) + reviewedShare * wru(sizes.reviewed);
-  // Table + byImage + byStatus + byUploader always; byCategory only when a rule decided (sparse).
-  const writesPerCopy = 4 + categoryShare;
+  const tableUnits = cleanShare * wru(sizes.clean) + labelledShare * wru(sizes.plain) + reviewedShare * wru(sizes.reviewed);
+  // The indexes project keys and the filtered attributes only (table-schema.ts): each copy is one small
+  // item. byImage and byStatus hold every record; byUploader every record but APPROVED ones (sparse; at
+  // most the rejected and borderline share end otherwise); byCategory only when a rule decided (sparse).
+  const notApprovedShare = Math.min(1, input.rejectRate + input.borderlineRate);
+  const indexCopies = 2 + notApprovedShare + categoryShare;
   // Held for a person (REVIEW) is never repeated, so its bytes are not indexed; identical repeats are indexed already.
   const heldShare = review ? 0 : input.borderlineRate;
   const contentEntries = N * judged * (1 - heldShare);
   const knownBadWrites = N * judged * input.rejectRate * (1 - input.animatedShare) * KNOWN_BAD_KEYS_PER_REJECT;
   add('DynamoDB', [
     item(
-      `decision writes: table + byImage + byStatus + byUploader + byCategory (${(categoryShare * 100).toFixed(0)}%), ${wru(sizes.clean)} WRU per copy for a clean approval (${sizes.clean} B), ${wru(sizes.plain)} with labels (${sizes.plain} B)${review ? `, ${wru(sizes.reviewed)} with a review (${sizes.reviewed} B)` : ''}`,
-      N * unitsPerCopy * writesPerCopy,
+      `decision writes: the table, ${wru(sizes.clean)} WRU for a clean approval (${sizes.clean} B), ${wru(sizes.plain)} with labels (${sizes.plain} B)${review ? `, ${wru(sizes.reviewed)} with a review (${sizes.reviewed} B)` : ''}`,
+      N * tableUnits,
+      'WRU',
+      'dynamodbWrite',
+    ),
+    item(
+      `decision writes: index copies of ${sizes.indexCopy} B (keys + status, uploader, category), ${wru(sizes.indexCopy)} WRU each: byImage + byStatus + byUploader (not APPROVED: ${(notApprovedShare * 100).toFixed(0)}%) + byCategory (${(categoryShare * 100).toFixed(0)}%)`,
+      N * indexCopies * wru(sizes.indexCopy),
       'WRU',
       'dynamodbWrite',
     ),
     item('content index: the decided bytes (SHA-256 → job), one small PutItem per judged image', contentEntries, 'WRU', 'dynamodbWrite'),
+    ...analysisWrites(N * judged, input.analysis).map((write) => item(write.what, write.units, 'WRU', 'dynamodbWrite')),
     item(`known bad: each rejected still's perceptual hash under ${KNOWN_BAD_KEYS_PER_REJECT} band keys`, knownBadWrites, 'WRU', 'dynamodbWrite'),
     item('detect: already decided? (a consistent Query of the job)', N, 'RRU', 'dynamodbRead'),
     item('detect: these bytes decided? (GetItem, eventually consistent)', N * 0.5, 'RRU', 'dynamodbRead'),
@@ -635,10 +700,27 @@ function estimateFor(input: CostEstimate['input'], definition: AslDefinition): C
     per1000Usd: N ? (monthlyUsd / N) * 1000 : 0,
     perImageUsd: N ? monthlyUsd / N : 0,
     paths,
-    assumptions: assumptions(input, paths, ingestMs, executionMs, sizes, hashMs),
+    assumptions: [...assumptions(input, paths, ingestMs, executionMs, sizes, hashMs), analysisAssumption(input.analysis)],
     prices,
     pricesAsOf: PRICES_AS_OF,
   };
+}
+
+function analysisAssumption(analysis: CostAnalysis): string {
+  const apis = analysisCalls(1, analysis);
+  if (apis.length === 0) return 'No analysis beside moderation (the policy has no labels, text or child-safety rule; --analyze labels,faces,text or --policy to count them).';
+  const what = apis.map(({ api, calls }) => `${api} on ${calls === 1 ? 'every judged image' : `${(calls * 100).toFixed(1)}% of judged images (those with nudity or swimwear: --child-safety-share)`}`).join(', ');
+  return `Analyses: ${what}; each call is billed as an image, in the same Group 2 monthly tiers as DetectModerationLabels (counted after it). They run beside moderation (no detect time added), except the child-safety DetectFaces (after it: ${REKOGNITION_CALL_MS} ms on those images); Rekognition also GETs a still read by reference once per call (not counted: $0.0004 per 1,000).`;
+}
+
+/** What the analyses add to the decision's writes: a larger item (whole KBs) and the label index's items. */
+function analysisWrites(judgedImages: number, analysis: CostAnalysis): { what: string; units: number }[] {
+  const writes: { what: string; units: number }[] = [];
+  const faceShare = analysis.faces === 'always' ? 1 : analysis.faces === 'conditional' ? analysis.childSafetyShare : 0;
+  const extraBytes = (analysis.labels ? ANALYSIS_RECORD_BYTES.labels : 0) + (analysis.text ? ANALYSIS_RECORD_BYTES.text : 0) + faceShare * ANALYSIS_RECORD_BYTES.faces;
+  if (extraBytes > 0) writes.push({ what: `analysis summary in the decision item (~${Math.round(extraBytes)} B: ${Math.ceil(extraBytes / 1024)} WRU more, in the table only; the indexes project keys)`, units: judgedImages * Math.ceil(extraBytes / 1024) });
+  if (analysis.labels) writes.push({ what: `label index (audit --label): ~${LABEL_INDEX_ITEMS_PER_IMAGE} small PutItems per image (labels and parents, at most 20)`, units: judgedImages * LABEL_INDEX_ITEMS_PER_IMAGE });
+  return writes;
 }
 
 function savingsAgainst(withReuse: CostEstimate, without: CostEstimate): ReuseSavings {
@@ -680,7 +762,7 @@ function assumptions(
   paths: WorkflowPath[],
   ingestMs: number,
   executionMs: number,
-  sizes: { clean: number; plain: number; reviewed: number },
+  sizes: { clean: number; plain: number; reviewed: number; indexCopy: number },
   hashMs: number,
 ): string[] {
   const f = FUNCTION_PROFILES;
@@ -708,7 +790,7 @@ function assumptions(
       ? `Ingest: one invocation per batch of ${input.batchSize}; StartSyncExecution waits for the slowest execution of the batch: ~${ingestMs.toFixed(0)} ms per batch (mean execution ${executionMs.toFixed(0)} ms).`
       : `Ingest: one invocation per batch of ${input.batchSize}, ~${ingestMs} ms.`,
     `SQS: 1 SendMessage per image (bodies < 64 KB), 1 ReceiveMessage and 1 DeleteMessageBatch per batch, plus ${IDLE_POLLERS} idle long-polling pollers.`,
-    `DynamoDB: a decision item of ~${sizes.clean} B for a clean approval (no label at the policy's MinConfidence), ~${sizes.plain} B with three labels and a rule (rejected, held), ${sizes.reviewed} B with an LLM review; 1 WRU per started KB per copy, and each GSI the item lands in (byImage, byStatus, byUploader, byCategory when a rule decided) is another copy. The content index: one ~200 B item per judged image (1 WRU), and each rejected still's perceptual hash under ${KNOWN_BAD_KEYS_PER_REJECT} band keys (1 WRU each); none of them is in an index. Detect reads the job (a consistent Query, 1 RRU), the bytes' entry (0.5 RRU) and, for a judged image, ${KNOWN_BAD_QUERIES} band Queries (0.5 RRU each; a band holds a few small items; repeats are counted as identical bytes, which stop before).`,
+    `DynamoDB: a decision item of ~${sizes.clean} B for a clean approval (no label at the policy's MinConfidence), ~${sizes.plain} B with three labels and a rule (rejected, held), ${sizes.reviewed} B with an LLM review; 1 WRU per started KB. Each index the record lands in holds a copy of its keys and the three attributes the audit queries filter on (status, uploader, category: ~${sizes.indexCopy} B, 1 WRU whatever the record's size; audits read the rest from the table): byImage and byStatus always, byUploader unless the record is APPROVED (sparse; counted for every rejected and borderline image, an upper bound), byCategory when a rule decided. The content index: one ~200 B item per judged image (1 WRU), and each rejected still's perceptual hash under ${KNOWN_BAD_KEYS_PER_REJECT} band keys (1 WRU each); none of them is in an index. Detect reads the job (a consistent Query, 1 RRU), the bytes' entry (0.5 RRU) and, for a judged image, ${KNOWN_BAD_QUERIES} band Queries (0.5 RRU each; a band holds a few small items; repeats are counted as identical bytes, which stop before).`,
     'S3: detect GETs the object once (size, ETag and the bytes the header, the SHA-256 and the perceptual hash need; no HEAD, no range GET); Rekognition GETs each judged still it reads by reference; apply makes 1 GET-class (GetObjectTagging, which keeps the uploader\'s own tags) and 1 PUT-class request (PutObjectTagging: the serving gate serves an object only once tagged APPROVED, so this one cannot go); the upload itself is the uploader\'s.',
     ...(review
       ? [`Bedrock: image ${input.reviewImage.width}×${input.reviewImage.height} px ≈ ${tokens.image} tokens (w×h/750 after downscaling to 1568 px; Anthropic's rule, used as an approximation for every model) + ~${tokens.prompt} prompt tokens; ~${REVIEW_OUTPUT_TOKENS} output tokens.`]

@@ -23,7 +23,8 @@ export function outcomeOf(state: ModerationState): Outcome {
   const detection = state.detection;
   if (!detection) throw new IncompleteStateError(`job ${state.job.jobId} reached the record step without a detection`);
   const rule = detection.rule;
-  const because = rule ? `${rule.label} ${rule.confidence.toFixed(1)}% ≥ ${rule.action} threshold ${rule.threshold} of rule "${rule.category}"` : '';
+  // A labels, text or child-safety rule (analysis-policy.ts) says why in its own words.
+  const because = rule ? (rule.reason ?? `${rule.label} ${rule.confidence.toFixed(1)}% ≥ ${rule.action} threshold ${rule.threshold} of rule "${rule.category}"`) : '';
   // A repeat of an earlier decision (the same bytes, or a near-duplicate of a rejected image): it stands.
   if (detection.reusedFrom) return reusedOutcome(detection.reusedFrom);
   switch (detection.verdict) {
@@ -76,10 +77,14 @@ export function automatedRecord(state: ModerationState, options: { decidedAt: st
     reason: outcome.reason,
     labels: detection?.labels ?? [],
     rule,
-    category: rule ? (topLevelCategory(rule.label) ?? rule.label) : undefined,
+    category: rule ? categoryOf(rule) : undefined,
     policyVersion: detection?.policyVersion,
     policyName: options.policyName,
     modelVersion: detection?.modelVersion,
+    // Labels, faces and text the policy asked for, bounded (functions/lib/analysis.ts), and what is missing.
+    ...(detection?.analysis ? { analysis: detection.analysis } : {}),
+    // The custom moderation adapter asked for and the one that answered (functions/lib/adapter.ts).
+    ...(detection?.adapter ? { adapter: detection.adapter } : {}),
     // Animations: how many frames, which were judged, which one decided (invariant 7).
     ...(detection?.frames ? { frames: detection.frames } : {}),
     llm: review
@@ -100,6 +105,7 @@ export function automatedRecord(state: ModerationState, options: { decidedAt: st
     },
     estimatedCostUsd: estimateDecisionCostUsd({
       rekognitionCalled: !restored && !detection?.reusedFrom && (detection?.verdict !== 'UNUSABLE' || detection.unusableReason?.startsWith('Rekognition') === true),
+      analysisCalls: analysisCallsOf(detection?.analysis),
       review,
     }),
     executionId: state.settings?.executionId,
@@ -107,6 +113,21 @@ export function automatedRecord(state: ModerationState, options: { decidedAt: st
     ...(restored ? { restoredFrom: restored.recordId } : {}),
     ...(detection?.reusedFrom ? { reusedFrom: detection.reusedFrom.jobId } : {}),
   };
+}
+
+/**
+ * The category the byCategory index files a decision under: the deciding moderation label's top-level
+ * category; for a labels or text rule, the rule (`label:Weapon`, `text:urls`).
+ */
+function categoryOf(rule: NonNullable<Decision['rule']>): string {
+  if (rule.category.startsWith('label:') || rule.category.startsWith('text:')) return rule.category;
+  return topLevelCategory(rule.label) ?? rule.label;
+}
+
+/** The analysis calls billed for a detection: every analysis that answered (a failed call is not billed). */
+function analysisCallsOf(analysis: Decision['analysis']): number {
+  if (!analysis) return 0;
+  return (analysis.labels ? 1 : 0) + (analysis.faces ? 1 : 0) + (analysis.text ? 1 : 0);
 }
 
 /**

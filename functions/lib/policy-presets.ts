@@ -13,6 +13,14 @@ export type PresetName = 'strict' | 'standard' | 'permissive';
 export const PRESET_NAMES: readonly PresetName[] = ['strict', 'standard', 'permissive'];
 
 /**
+ * The child-safety rule in every preset (analysis-policy.ts): a face estimated under 18 together with a
+ * nudity or swimwear moderation label at this confidence is REJECTED ("possible minor"), never sent to
+ * the LLM, never approved automatically. DetectFaces runs only on such images. 50 is Rekognition's own
+ * default confidence and strict's swimwear review level; permissive asks Rekognition for nothing below 60.
+ */
+const CHILD_SAFETY = { strict: 50, standard: 50, permissive: 60 } as const;
+
+/**
  * strict: a children's platform. Every category is at least reviewed and most are rejected at modest
  * confidence; unknown labels (a newer model's categories) are reviewed rather than allowed.
  * The lowest review threshold (30) is what Rekognition is asked for, so weak signals still arrive.
@@ -33,6 +41,7 @@ const strict: PolicyDocument = {
     'Hate Symbols': { reject: 50, review: 30 },
     'Rude Gestures': { reject: 70, review: 50 },
   },
+  faces: { childSafety: { confidence: CHILD_SAFETY.strict } },
 };
 
 /**
@@ -64,6 +73,7 @@ const standard: PolicyDocument = {
     Gambling: 'allow',
     'Rude Gestures': 'allow',
   },
+  faces: { childSafety: { confidence: CHILD_SAFETY.standard } },
 };
 
 /**
@@ -87,6 +97,7 @@ const permissive: PolicyDocument = {
     'Drugs & Tobacco': { review: 85 },
     Smoking: 'allow',
   },
+  faces: { childSafety: { confidence: CHILD_SAFETY.permissive } },
 };
 
 /** Frozen all the way down: presets are shared by every caller in the process. */

@@ -11,6 +11,10 @@
  *     Suggestive: { review: 70 }   # model-6.1 names are mapped onto every model-7 category they became
  *   animation: { maxFrames: 10 }   # DetectModerationLabels calls per file at most (frames.ts)
  *   formats: { svg: review }       # review (default), unusable or raster
+ *   projectVersion: arn:aws:rekognition:...:project/p/version/v/1   # a custom moderation adapter (adapter.ts)
+ *   labels: { Weapon: { review: 80 } }          # DetectLabels, DetectText and DetectFaces rules and what
+ *   text: { presets: { urls: review } }         # they need: analysis-policy.ts
+ *   faces: { childSafety: { confidence: 50 } }
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -19,8 +23,10 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical-json.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { PolicyError } from './errors.ts';
+import { ProjectVersionSchema } from './adapter.ts';
 import { PRESET_NAMES, PRESETS, type PresetName } from './policy-presets.ts';
 import { allCategories, findCategory, knownCategoryNames, labelPath, resolveCategoryName } from './taxonomy.ts';
+import { ANALYSIS_FIELDS, analysisVersionPart, compileAnalysis, EMPTY_ANALYSIS, type AnalysisDocument, type AnalysisPolicy } from './analysis-policy.ts';
 
 export { PolicyError } from './errors.ts';
 export { PRESETS, PRESET_NAMES, type PresetName } from './policy-presets.ts';
@@ -53,12 +59,14 @@ export const DEFAULT_SETTINGS: PolicySettings = {
   formats: { svg: 'review' },
 };
 
-export interface PolicyDocument {
+export interface PolicyDocument extends AnalysisDocument {
   name?: string;
   default?: RuleSpec;
   rules: Record<string, RuleSpec>;
   animation?: Partial<PolicySettings['animation']>;
   formats?: Partial<PolicySettings['formats']>;
+  /** A Rekognition custom moderation adapter (project version ARN), sent as ProjectVersion (adapter.ts). */
+  projectVersion?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -99,6 +107,13 @@ export interface Policy {
   animation: PolicySettings['animation'];
   /** Formats that render differently in a browser than in the rasteriser (SVG). */
   formats: PolicySettings['formats'];
+  /** The custom moderation adapter every DetectModerationLabels call names (ProjectVersion), if any (adapter.ts). */
+  projectVersion?: string;
+  /**
+   * Rules over DetectLabels, DetectText and DetectFaces (labels, text, faces.childSafety), what to run
+   * on every image (the document's `analysis`), and what the policy therefore needs (analysis-policy.ts).
+   */
+  analysis: AnalysisPolicy;
   /** The document as it was written (parsed), for display and audit. */
   document: unknown;
   /** Things that are valid but worth telling the author (model-6.1 names and how they were read). */
@@ -174,6 +189,12 @@ const PolicyDocumentSchema = z.strictObject({
   default: RuleSchema.optional(),
   animation: AnimationSchema.optional(),
   formats: FormatsSchema.optional(),
+  projectVersion: ProjectVersionSchema.optional(),
+  // Validated by analysis-policy.ts (compileAnalysis), which reports its own problems.
+  labels: z.unknown().optional(),
+  text: z.unknown().optional(),
+  faces: z.unknown().optional(),
+  analysis: z.unknown().optional(),
   rules: z.record(z.string(), RuleSchema, {
     error: (issue) =>
       issue.input === undefined
@@ -182,7 +203,7 @@ const PolicyDocumentSchema = z.strictObject({
   }),
 });
 
-const TOP_LEVEL_FIELDS = ['name', 'default', 'rules', 'animation', 'formats'];
+const TOP_LEVEL_FIELDS = ['name', 'default', 'rules', 'animation', 'formats', 'projectVersion', ...ANALYSIS_FIELDS];
 const RULE_FIELDS = ['reject', 'review'];
 /** The fields of each top-level settings section, for "did you mean". */
 const SECTION_FIELDS: Record<string, string[]> = { animation: ['maxFrames'], formats: ['svg'] };
@@ -220,6 +241,8 @@ export function compilePolicy(raw: unknown, origin?: string): Policy {
   const rulesInput = (raw as { rules?: unknown }).rules;
   const compiled = isPlainObject(rulesInput) ? compileRules(rulesInput) : undefined;
   if (compiled) issues.push(...compiled.issues);
+  const analysis = compileAnalysis(raw as Record<string, unknown>);
+  issues.push(...analysis.issues);
   if (issues.length > 0 || !parsed.success || !compiled) return fail(issues);
 
   const document = parsed.data as PolicyDocument;
@@ -233,12 +256,14 @@ export function compilePolicy(raw: unknown, origin?: string): Policy {
 
   return {
     name: document.name ?? 'custom',
-    version: policyVersion(rules, defaultRule, settings),
+    version: policyVersion(rules, defaultRule, settings, document.projectVersion, analysis.analysis),
     rules,
     default: defaultRule,
-    minConfidence: minConfidenceFor([...Object.values(rules), defaultRule]),
+    minConfidence: minConfidenceFor([...Object.values(rules), defaultRule], analysis.analysis),
     animation: settings.animation,
     formats: settings.formats,
+    analysis: analysis.analysis,
+    ...(document.projectVersion ? { projectVersion: document.projectVersion } : {}),
     document: raw,
     warnings: compiled.warnings,
   };
@@ -384,15 +409,26 @@ function toRule(category: string, spec: RuleSpec): PolicyRule {
  * The name is left out on purpose: renaming a policy, reformatting it, reordering it, or writing a
  * model-6.1 name instead of the model-7 names it stands for does not change any decision.
  */
-function policyVersion(rules: Record<string, PolicyRule>, defaultRule: PolicyRule, settings: PolicySettings): string {
+function policyVersion(
+  rules: Record<string, PolicyRule>,
+  defaultRule: PolicyRule,
+  settings: PolicySettings,
+  projectVersion?: string,
+  analysis: AnalysisPolicy = EMPTY_ANALYSIS,
+): string {
   const specOf = (rule: PolicyRule): unknown => (isAllow(rule) ? 'allow' : { reject: rule.reject, review: rule.review });
   // Settings count only when they differ from the defaults: a policy that leaves them out keeps the
   // version it had before they existed, and writing a default explicitly changes no decision.
   const nonDefault = canonicalJson(settings) === canonicalJson(DEFAULT_SETTINGS) ? {} : { settings };
+  const analysisPart = analysisVersionPart(analysis);
   const canonical = canonicalJson({
     default: specOf(defaultRule),
     rules: Object.fromEntries(Object.entries(rules).map(([category, rule]) => [category, specOf(rule)])),
     ...nonDefault,
+    // Another adapter is another model: it changes decisions (absent, the version is what it was before adapters).
+    ...(projectVersion ? { projectVersion } : {}),
+    // Likewise the analysis rules (labels, text, child safety, what runs on every image): only when there are some.
+    ...(analysisPart === undefined ? {} : { analysis: analysisPart }),
   });
   return `sha256:${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
@@ -401,8 +437,10 @@ function policyVersion(rules: Record<string, PolicyRule>, defaultRule: PolicyRul
  * The lowest confidence at which any rule acts (its review threshold, else its reject threshold).
  * Asking Rekognition for less only returns labels no rule could flag; asking for more would hide some.
  */
-function minConfidenceFor(rules: PolicyRule[]): number {
+function minConfidenceFor(rules: PolicyRule[], analysis: AnalysisPolicy = EMPTY_ANALYSIS): number {
   const thresholds = rules.flatMap((rule) => (isAllow(rule) ? [] : [rule.review ?? rule.reject ?? 100]));
+  // The child-safety rule looks at nudity and swimwear labels from its own confidence up.
+  if (analysis.childSafety) thresholds.push(analysis.childSafety.confidence);
   if (thresholds.length === 0) return REKOGNITION_DEFAULT_MIN_CONFIDENCE;
   return Math.min(100, Math.max(0, Math.min(...thresholds)));
 }
@@ -471,6 +509,9 @@ function describe(value: unknown): string {
   const text = typeof value === 'string' ? JSON.stringify(value) : Array.isArray(value) ? `a list ${safeJson(value)}` : safeJson(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
+
+/** describe() for other validators (policy sets): the same wording for the same values. */
+export { describe as describeValue };
 
 function safeJson(value: unknown): string {
   try {

@@ -42,8 +42,13 @@ export function bedrockPrice(modelId: string): { input: number; output: number }
  * The variable cost of one decision that the record can know: the Rekognition image (first tier)
  * and the LLM tokens. The per-request costs of the orchestration are in the `cost` model.
  */
-export function estimateDecisionCostUsd(input: { rekognitionCalled: boolean; review?: { modelId: string; inputTokens?: number; outputTokens?: number } }): number {
-  let cost = input.rekognitionCalled ? PRICES.rekognitionPerImageTiers[0]!.perImage : 0;
+export function estimateDecisionCostUsd(input: {
+  rekognitionCalled: boolean;
+  /** DetectLabels, DetectFaces, DetectText calls made (each billed as an image, like moderation). */
+  analysisCalls?: number;
+  review?: { modelId: string; inputTokens?: number; outputTokens?: number };
+}): number {
+  let cost = ((input.rekognitionCalled ? 1 : 0) + (input.analysisCalls ?? 0)) * PRICES.rekognitionPerImageTiers[0]!.perImage;
   if (input.review) {
     const price = bedrockPrice(input.review.modelId);
     if (price) cost += ((input.review.inputTokens ?? 0) * price.input + (input.review.outputTokens ?? 0) * price.output) / 1000;

@@ -2,6 +2,11 @@
  * The domain's shared vocabulary: what flows through the workflow and what lands in the
  * decision history. Pure types; nothing here knows about AWS SDK clients.
  */
+import type { AdapterUse } from './adapter.ts';
+import type { AnalysisSummary } from './analysis.ts';
+
+export type { AdapterUse } from './adapter.ts';
+export type { AnalysisSummary } from './analysis.ts';
 
 /** A level in the Rekognition moderation taxonomy (model 7 has three). */
 export type TaxonomyLevel = 1 | 2 | 3;
@@ -57,6 +62,11 @@ export interface MatchedRule {
   action: 'reject' | 'review' | 'allow';
   /** The threshold that was reached (absent for allow). */
   threshold?: number;
+  /**
+   * A rule over DetectLabels, DetectText or DetectFaces (functions/lib/analysis-policy.ts) says why in
+   * its own words (e.g. "possible minor: ..."); the record's reason is this sentence.
+   */
+  reason?: string;
 }
 
 /** The outcome of applying a policy to a set of labels. */
@@ -77,6 +87,8 @@ export interface Detection {
   /** Why the image could not be moderated (UNUSABLE only). */
   unusableReason?: string;
   policyVersion: string;
+  /** The name of the policy that judged it: the live set's routed policy (functions/policy-source.ts). */
+  policyName?: string;
   modelVersion?: string;
   /** What Rekognition was given: the S3 object itself or converted bytes. */
   source: 's3-object' | 'converted-bytes';
@@ -111,6 +123,13 @@ export interface Detection {
    * could not all be judged. Nothing automatic (contextual review included) may approve it.
    */
   holdReason?: string;
+  /** The policy named a custom moderation adapter: what Rekognition answered with (functions/lib/adapter.ts). */
+  adapter?: AdapterUse;
+  /**
+   * DetectLabels / DetectFaces / DetectText results (bounded), when the policy or --analyze asked for
+   * them; `missing` names those that failed (functions/analysis.ts, functions/lib/analysis.ts).
+   */
+  analysis?: AnalysisSummary;
   durationMs: number;
 }
 
@@ -219,6 +238,10 @@ export interface Decision {
   /** The policy's name (its `name`, or the preset's), when known at the time of the decision. */
   policyName?: string;
   modelVersion?: string;
+  /** The custom moderation adapter the policy asked for, the one Rekognition answered with, and whether it had expired. */
+  adapter?: AdapterUse;
+  /** Labels, faces and text found by the analyses the policy asked for (bounded; docs/architecture.md, "Labels, text and faces"). */
+  analysis?: AnalysisSummary;
   /** Animations and multi-page files: the frame count, the frames judged and the one that decided. */
   frames?: FrameSummary;
   reason?: string;
@@ -279,4 +302,6 @@ export interface DecisionRecord extends Decision {
   /** GSI keys. */
   imageKey: string;
   statusShard: string;
+  /** byUploader's key: the uploader, on records that are not APPROVED only (table-schema.ts). */
+  uploaderKey?: string;
 }

@@ -8,8 +8,17 @@
  */
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { DECISION_INDEXES, SORT_BY_TIME, TABLE_KEYS, imageKeyOf, recordFromItem, statusShardKey, type DecisionIndexName } from './table-schema.ts';
+import { BatchGetCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DECISION_INDEXES,
+  SORT_BY_TIME,
+  STATUSES_NOT_IN_UPLOADER_INDEX,
+  TABLE_KEYS,
+  imageKeyOf,
+  recordFromItem,
+  statusShardKey,
+  type DecisionIndexName,
+} from './table-schema.ts';
 import { DECISION_STATUSES, type DecisionRecord, type DecisionStatus } from '../lib/types.ts';
 import { UserFacingError } from '../lib/errors.ts';
 
@@ -30,6 +39,11 @@ export interface AuditQuery {
   uploader?: string;
   /** Top-level (model 7 L1) categories, as the records store them. See resolveCategories. */
   categories?: string[];
+  /**
+   * Decisions recorded under this policy name (`policyName`: the live policy set's routed policy). No
+   * index has it: always a filter on the Query the other criteria choose (all statuses' shards when alone).
+   */
+  policy?: string;
   /** Inclusive bounds on decidedAt. */
   since?: Date;
   until?: Date;
@@ -55,7 +69,10 @@ interface Partition {
 }
 
 export interface QueryPlan {
+  /** The index of the first partition (the only one, unless `indexes` says more). */
   index: DecisionIndexName;
+  /** Every index the query reads, e.g. byUploader and byStatus (an uploader's approvals). */
+  indexes: DecisionIndexName[];
   partitions: string[];
   /** Criteria applied as a FilterExpression on top of the index's key condition. */
   filters: string[];
@@ -78,21 +95,31 @@ export class InvalidQueryError extends UserFacingError {
 export function planQuery(query: AuditQuery, shards: number): { plan: QueryPlan; partitions: Partition[] } {
   const filters: string[] = [];
   let partitions: Partition[];
+  const statusShards = (status: string): Partition[] => Array.from({ length: shards }, (_, shard) => ({ index: 'byStatus' as const, value: statusShardKey(status, shard) }));
   if (query.image) {
     partitions = [{ index: 'byImage', value: imageKeyOf(query.image.bucket, query.image.key) }];
-  } else if (query.uploader !== undefined) {
-    partitions = [{ index: 'byUploader', value: query.uploader }];
   } else if (query.categories?.length) {
+    // Category partitions are small (only decisions a rule made), and hold every status: also with an uploader.
     partitions = query.categories.map((value) => ({ index: 'byCategory', value }));
+  } else if (query.uploader !== undefined) {
+    // byUploader is sparse: it leaves out APPROVED records, which the APPROVED shards of byStatus hold
+    // (filtered by uploader; the rare audit path reads more there so that every approval writes less).
+    const statuses = query.statuses?.length ? query.statuses : DECISION_STATUSES;
+    partitions = [
+      ...(statuses.some((status) => !STATUSES_NOT_IN_UPLOADER_INDEX.includes(status)) ? [{ index: 'byUploader' as const, value: query.uploader }] : []),
+      ...statuses.filter((status) => STATUSES_NOT_IN_UPLOADER_INDEX.includes(status)).flatMap(statusShards),
+    ];
   } else {
     const statuses = query.statuses?.length ? query.statuses : DECISION_STATUSES;
-    partitions = statuses.flatMap((status) => Array.from({ length: shards }, (_, shard) => ({ index: 'byStatus' as const, value: statusShardKey(status, shard) })));
+    partitions = statuses.flatMap(statusShards);
   }
-  const index = partitions[0]!.index;
-  if (query.uploader !== undefined && index !== 'byUploader') filters.push('uploader');
-  if (query.categories?.length && index !== 'byCategory') filters.push('category');
-  if (query.statuses?.length && index !== 'byStatus') filters.push('status');
-  return { plan: { index, partitions: partitions.map((p) => p.value), filters }, partitions };
+  const indexes = [...new Set(partitions.map((p) => p.index))];
+  const only = (index: DecisionIndexName) => indexes.length === 1 && indexes[0] === index;
+  if (query.uploader !== undefined && !only('byUploader')) filters.push('uploader');
+  if (query.categories?.length && !only('byCategory')) filters.push('category');
+  if (query.statuses?.length && !only('byStatus')) filters.push('status');
+  if (query.policy !== undefined) filters.push('policy');
+  return { plan: { index: partitions[0]!.index, indexes, partitions: partitions.map((p) => p.value), filters }, partitions };
 }
 
 /**
@@ -207,7 +234,7 @@ class Merger {
   private async fill(stream: Stream): Promise<void> {
     while (stream.buffer.length === 0 && !stream.exhausted) {
       const page = await this.table.client.send(new QueryCommand(this.input(stream)));
-      stream.buffer.push(...(page.Items ?? []).map(recordFromItem));
+      stream.buffer.push(...(await wholeRecords(this.table, page.Items ?? [])));
       stream.fetchFrom = page.LastEvaluatedKey as StartKey | undefined;
       if (!stream.fetchFrom) stream.exhausted = true;
     }
@@ -246,6 +273,11 @@ class Merger {
       });
       filters.push(`#c IN (${keys.join(', ')})`);
     }
+    if (this.plan.filters.includes('policy')) {
+      names['#pn'] = 'policyName';
+      values[':pn'] = query.policy;
+      filters.push('#pn = :pn');
+    }
     if (this.plan.filters.includes('status')) {
       names['#s'] = 'status';
       const keys = query.statuses!.map((status, i) => {
@@ -268,6 +300,36 @@ class Merger {
   }
 }
 
+/** BatchGetItem's limit of keys per request. */
+const BATCH_GET_KEYS = 100;
+
+/**
+ * The whole records for the items of an index page, in the page's order. The indexes project only keys
+ * and the filtered attributes (table-schema.ts), so each row is read from the table: one BatchGetItem
+ * per 100 rows, eventually consistent like the index itself. The history is append-only, so every
+ * indexed item is in the table.
+ */
+export async function wholeRecords(table: Pick<HistoryTable, 'client' | 'tableName'>, indexItems: Record<string, unknown>[]): Promise<DecisionRecord[]> {
+  const keyOf = (item: Record<string, unknown>) => `${String(item[TABLE_KEYS.partitionKey])}|${String(item[TABLE_KEYS.sortKey])}`;
+  const found = new Map<string, Record<string, unknown>>();
+  for (let i = 0; i < indexItems.length; i += BATCH_GET_KEYS) {
+    let keys: Record<string, unknown>[] | undefined = indexItems
+      .slice(i, i + BATCH_GET_KEYS)
+      .map((item) => ({ [TABLE_KEYS.partitionKey]: item[TABLE_KEYS.partitionKey], [TABLE_KEYS.sortKey]: item[TABLE_KEYS.sortKey] }));
+    for (let attempt = 0; keys?.length; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2_000, 50 * 2 ** attempt)));
+      const response = await table.client.send(new BatchGetCommand({ RequestItems: { [table.tableName]: { Keys: keys } } }));
+      for (const item of response.Responses?.[table.tableName] ?? []) found.set(keyOf(item), item);
+      keys = response.UnprocessedKeys?.[table.tableName]?.Keys as Record<string, unknown>[] | undefined;
+      if (keys?.length && attempt >= 20) throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt + 1} attempts`);
+    }
+  }
+  return indexItems.flatMap((item) => {
+    const whole = found.get(keyOf(item));
+    return whole ? [recordFromItem(whole)] : [];
+  });
+}
+
 /** A GSI's ExclusiveStartKey: the table's key plus the index's key. */
 function startKeyOf(record: DecisionRecord, index: DecisionIndexName): StartKey {
   const partitionKey = DECISION_INDEXES[index].partitionKey;
@@ -286,6 +348,7 @@ function fingerprintOf(query: AuditQuery, plan: QueryPlan): string {
     uploader: query.uploader,
     categories: query.categories,
     statuses: query.statuses,
+    policy: query.policy,
     since: query.since?.toISOString(),
     until: query.until?.toISOString(),
     order: query.order ?? 'newest',

@@ -8,7 +8,7 @@ import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Decision, DecisionRecord, DecisionStatus } from '../lib/types.ts';
 import { qualitySampleEntry } from '../lib/decision.ts';
 import { callAws } from '../errors.ts';
-import { iterateHistory, queryHistory, type AuditPage, type AuditQuery, type HistoryTable } from './decision-query.ts';
+import { iterateHistory, queryHistory, wholeRecords, type AuditPage, type AuditQuery, type HistoryTable } from './decision-query.ts';
 import {
   AUTO_DECISION_SK,
   APPEAL_PREFIX,
@@ -25,12 +25,15 @@ import {
 } from './table-schema.ts';
 import { AppealOpenError, DecisionConflictError } from './errors.ts';
 import { DynamoContentIndex, type ContentIndex } from './content-index.ts';
+import { DynamoLabelIndex, type LabelIndex } from './label-index.ts';
 
 export type PutOnceResult = { written: true; record: DecisionRecord } | { written: false; existing: DecisionRecord };
 
 export interface DecisionStore {
   /** Which job already decided these bytes, which REJECTED images a new one looks like (content-index.ts). */
   readonly content: ContentIndex;
+  /** Which automated decisions found a DetectLabels label (`moderation audit --label`; label-index.ts). */
+  readonly labels: LabelIndex;
   /** The job's automated decision (a consistent read). */
   automated(jobId: string): Promise<DecisionRecord | undefined>;
   /** The latest word on a job: its newest human decision, else its automated decision. */
@@ -98,10 +101,12 @@ export function latestDecisionOf(records: DecisionRecord[]): DecisionRecord | un
 export class DynamoDecisionStore implements DecisionStore {
   private readonly table: HistoryTable;
   readonly content: ContentIndex;
+  readonly labels: LabelIndex;
 
   constructor(table: HistoryTable) {
     this.table = table;
     this.content = new DynamoContentIndex(table);
+    this.labels = new DynamoLabelIndex(table);
   }
 
   async automated(jobId: string): Promise<DecisionRecord | undefined> {
@@ -184,7 +189,8 @@ export class DynamoDecisionStore implements DecisionStore {
           ExclusiveStartKey: cursor,
         }),
       ));
-      records.push(...(page.Items ?? []).map(recordFromItem));
+      // The index holds keys and a few attributes: the whole records come from the table.
+      records.push(...(await wholeRecords(this.table, page.Items ?? [])));
       cursor = page.LastEvaluatedKey;
     } while (cursor);
     return records.sort(newestFirst);

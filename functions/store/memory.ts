@@ -9,6 +9,7 @@ import { latestDecisionOf, openAppealOf, type DecisionStore, type PutOnceResult 
 import { qualitySampleEntry } from '../lib/decision.ts';
 import { planQuery, type AuditPage, type AuditQuery } from './decision-query.ts';
 import { InMemoryContentIndex } from './content-index.ts';
+import { InMemoryLabelIndex } from './label-index.ts';
 import { AUTO_DECISION_SK, DEFAULT_STATUS_SHARDS, decisionItem, imageKeyOf, jobPartitionKey, newestFirst, recordIdOf } from './table-schema.ts';
 
 export class InMemoryDecisionStore implements DecisionStore {
@@ -16,6 +17,8 @@ export class InMemoryDecisionStore implements DecisionStore {
   readonly items = new Map<string, DecisionRecord>();
   /** The content index (content-index.ts), kept apart from `items`: its entries are not decision records. */
   readonly content = new InMemoryContentIndex();
+  /** The label index (label-index.ts), kept apart from `items` like the content index; it reads the automated records. */
+  readonly labels = new InMemoryLabelIndex((jobId) => this.items.get(`${jobPartitionKey(jobId)}|${AUTO_DECISION_SK}`));
 
   constructor(private readonly statusShards = DEFAULT_STATUS_SHARDS) {}
 
@@ -113,6 +116,7 @@ export class InMemoryDecisionStore implements DecisionStore {
         (!query.image || r.imageKey === imageKeyOf(query.image.bucket, query.image.key)) &&
         (!query.statuses?.length || query.statuses.includes(r.status)) &&
         (query.uploader === undefined || r.uploader === query.uploader) &&
+        (query.policy === undefined || r.policyName === query.policy) &&
         (!query.categories?.length || (r.category !== undefined && query.categories.includes(r.category))) &&
         (!since || r.decidedAt >= since) &&
         (!until || r.decidedAt <= until),

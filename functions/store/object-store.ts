@@ -15,6 +15,7 @@ import {
   PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import { callAws } from '../errors.ts';
 import { taggingHeader, type Tag } from '../lib/tags.ts';
 import { ObjectUnreadableError } from './errors.ts';
@@ -81,6 +82,11 @@ export interface ObjectStore {
   head(ref: ObjectRef): Promise<ObjectHead | 'missing'>;
   /** The object's bytes, or a byte range of them (inclusive, as HTTP ranges are). */
   read(ref: ObjectRef, range?: { start: number; end: number }): Promise<Buffer>;
+  /**
+   * The object's bytes as a stream, for objects too large to hold (an S3 Inventory's data files).
+   * A missing object, bucket or permission fails here, before the first byte.
+   */
+  stream(ref: ObjectRef): Promise<Readable>;
   /**
    * One GET instead of a HEAD and a read: the object's size, identity and metadata, and its bytes when
    * it is at most `maxBytes` long (a larger body is not read); 'missing' when that version is gone.
@@ -161,6 +167,16 @@ export class S3ObjectStore implements ObjectStore {
         const out = await this.client.send(new GetObjectCommand({ ...target(ref), Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
         return Buffer.from(await out.Body!.transformToByteArray());
       });
+    } catch (err) {
+      throw this.unreadable(ref, err);
+    }
+  }
+
+  async stream(ref: ObjectRef): Promise<Readable> {
+    try {
+      const out = await callAws('S3', () => this.client.send(new GetObjectCommand(target(ref))));
+      // In Node the SDK's body is an http.IncomingMessage (a Readable).
+      return out.Body as Readable;
     } catch (err) {
       throw this.unreadable(ref, err);
     }

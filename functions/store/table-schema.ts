@@ -23,10 +23,16 @@
  * - byImage:    imageKey = `<bucket>/<key>`              → the history of one image
  * - byStatus:   statusShard = `<STATUS>#<shard>`         → write-sharded so 1,000 decisions/s never heat
  *               one partition; readers fan out over the shards and merge
- * - byUploader: uploader
+ * - byUploader: uploaderKey = the uploader, written only on records that are not APPROVED (sparse): an
+ *               uploader's approvals are found through byStatus (APPROVED shards, filtered by uploader)
  * - byCategory: category (top-level category of the deciding label; sparse)
+ * Each index projects only its keys and the attributes the audit queries filter on
+ * (INDEX_PROJECTED_ATTRIBUTES), so every copy of a decision in an index is one write unit whatever the
+ * record's size; the query reads the whole records from the table (BatchGetItem) for the rows it returns
+ * (docs/performance.md, "What a decision costs to write").
  */
 import type { Decision, DecisionRecord, RecordKind } from '../lib/types.ts';
+import { labelIndexName } from '../lib/analysis.ts';
 
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 
@@ -35,9 +41,18 @@ export const SORT_BY_TIME = 'decidedAt';
 export const DECISION_INDEXES = {
   byImage: { name: 'byImage', partitionKey: 'imageKey' },
   byStatus: { name: 'byStatus', partitionKey: 'statusShard' },
-  byUploader: { name: 'byUploader', partitionKey: 'uploader' },
+  byUploader: { name: 'byUploader', partitionKey: 'uploaderKey' },
   byCategory: { name: 'byCategory', partitionKey: 'category' },
 } as const;
+
+/**
+ * The non-key attributes every index projects (INCLUDE): what decision-query.ts filters on
+ * (FilterExpression on uploader, category, status, policyName). Anything else is read from the table.
+ */
+export const INDEX_PROJECTED_ATTRIBUTES = ['status', 'uploader', 'category', 'policyName'] as const;
+
+/** The statuses the uploader index leaves out (sparse): the bulk of the decisions, served by byStatus instead. */
+export const STATUSES_NOT_IN_UPLOADER_INDEX: readonly string[] = ['APPROVED'];
 
 export type DecisionIndexName = keyof typeof DECISION_INDEXES;
 
@@ -115,6 +130,7 @@ export function decisionItem(decision: Decision, options: { shards: number; revi
     ...decision,
     imageKey: imageKeyOf(decision.bucket, decision.key),
     statusShard: statusShardKey(decision.status, shardFor(decision.jobId, options.shards)),
+    ...(decision.uploader !== undefined && !STATUSES_NOT_IN_UPLOADER_INDEX.includes(decision.status) ? { uploaderKey: decision.uploader } : {}),
   };
 }
 
@@ -176,7 +192,27 @@ export function nearDuplicatePartitionKey(policyVersion: string, bandKey: string
   return `NEAR#${policyVersion}#${bandKey}`;
 }
 
-const CONTENT_INDEX_PREFIXES = ['CONTENT#', 'NEAR#'];
+// ---------------------------------------------------------------------------------------------------
+// The label index (functions/store/label-index.ts; `moderation audit --label`): one small item per
+// DetectLabels label (and parent) of an automated decision, written by the record step. Like the
+// content lookups: not records, in no GSI (no GSI key attribute), no decision event.
+// - pk `LABEL#<label, lower-cased>#<shard>`, sk `<decidedAt>#<jobId>`: write-sharded like byStatus
+//   (a label such as Person is on most images: one partition would take every one of them), so a
+//   query fans out over LABEL_SHARDS partitions and merges them by time; the sort key orders each.
+
+/** Write shards of each label's partition. Readers use the same number (a constant: not a deploy setting). */
+export const LABEL_SHARDS = 8;
+export const LABEL_PARTITION_PREFIX = 'LABEL#';
+
+export function labelPartitionKey(label: string, shard: number): string {
+  return `${LABEL_PARTITION_PREFIX}${labelIndexName(label)}#${shard}`;
+}
+
+export function labelSortKey(decidedAt: string, jobId: string): string {
+  return `${decidedAt}#${jobId}`;
+}
+
+const CONTENT_INDEX_PREFIXES = ['CONTENT#', 'NEAR#', LABEL_PARTITION_PREFIX];
 
 /** True for the items of the decision history (what decision events, audits and histories are made of). */
 export function isDecisionItem(item: Record<string, unknown>): boolean {

@@ -1,7 +1,9 @@
 /**
  * A Rekognition-compatible endpoint on this machine: DetectModerationLabels over the AWS JSON 1.1
  * protocol (POST /, `X-Amz-Target: RekognitionService.DetectModerationLabels`), answered by the
- * offline classifier (nsfwjs MobileNetV2 in a worker pool) and mapped onto the model-7 taxonomy.
+ * offline classifier (nsfwjs MobileNetV2 in a worker pool) and mapped onto the model-7 taxonomy;
+ * and DetectLabels, DetectFaces and DetectText, answered by human and Tesseract in the analysis
+ * worker (analyzers.ts), started on the first such request.
  * Any AWS client works against it unchanged: @aws-sdk/client-rekognition, boto3, the AWS CLI.
  * Signatures are not checked (any Authorization is accepted).
  *
@@ -17,8 +19,12 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import type { ClassScores } from './classifier.ts';
 import { toModerationLabels, DEFAULT_MIN_CONFIDENCE } from './mapping.ts';
-import { createClassifierPool, type ClassifierPool, type ClassifierPoolOptions } from './pool.ts';
+import { createClassifierPool, type ClassifierPool, type ClassifierPoolOptions, type ClassifierPoolStats } from './pool.ts';
+import { analysisParams, isAnalysisOperation } from './analysis-requests.ts';
+import type { AnalysisInput, AnalysisOutput } from './analyzers.ts';
+import type { AnalysisPool } from './analysis-pool.ts';
 import { listen } from '../net.ts';
+import { adapterAnswer, expiredAdapters } from './adapters.ts';
 
 export const TARGET_PREFIX = 'RekognitionService.';
 export const DETECT_MODERATION_LABELS = 'DetectModerationLabels';
@@ -57,24 +63,45 @@ export interface DetectorEndpointOptions {
     forcePathStyle?: boolean;
     /** Default: the environment's if AWS_ACCESS_KEY_ID is set, else s3rver's own key pair. */
     credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+    /**
+     * Reads an object in this process instead of over HTTP (the local stack passes its S3's
+     * readObject: Rekognition reading S3 is the emulated AWS talking to itself). Used for objects
+     * without a version id (the local S3 keeps none); a version id goes through `endpoint`.
+     */
+    read?: (bucket: string, key: string, maxBytes: number) => Promise<{ size: number; bytes?: Buffer } | undefined>;
   };
   /** The classifier; default a worker pool running nsfwjs (created here, closed by close()). */
   classify?: (image: Buffer) => Promise<ClassScores>;
   /** Options of the default pool (up to one worker per core, one started right away). */
   pool?: ClassifierPoolOptions;
   /**
+   * DetectLabels, DetectFaces and DetectText; default the analysis pool (analysis-pool.ts), created on
+   * the first such request and closed by close(). Tests replace it to skip the models.
+   */
+  analyze?: (input: AnalysisInput) => Promise<AnalysisOutput>;
+  /** Options of the default analysis pool (default one worker; it starts on the first analysis request). */
+  analysisPool?: ClassifierPoolOptions;
+  /**
    * Fault injection: called for every well-formed DetectModerationLabels request before it is
    * served; an Error returned is answered instead (its `name` is the exception, e.g.
    * ThrottlingException; see detectorError()).
    */
   fault?: (request: DetectRequest) => Error | undefined;
+  /**
+   * Custom moderation adapters (project version ARNs) to answer as expired: by the base model, without
+   * `ProjectVersion` in the response, as Rekognition does. $MODERATION_EXPIRED_ADAPTERS adds to these
+   * (read on every request). Any other well-formed ProjectVersion is echoed (local/detector/adapters.ts).
+   */
+  expiredAdapters?: Iterable<string>;
 }
 
 export interface DetectorStats {
   /** HTTP requests received. */
   requests: number;
-  /** DetectModerationLabels answered with labels. */
+  /** Requests answered with a result (any operation). */
   succeeded: number;
+  /** Requests answered with a result, by operation (DetectModerationLabels, DetectLabels, DetectFaces, DetectText). */
+  operations: Record<string, number>;
   /** Answered with an error, by exception name. */
   errors: Record<string, number>;
   /** Errors answered because `fault` said so. */
@@ -85,6 +112,8 @@ export interface DetectorStats {
   images: { bytes: number; s3: number };
   /** Mean time to classify one image, as seen by the endpoint (queueing included), ms. */
   meanClassifyMs: number;
+  /** The default classifier pool's own figures (workers, CPU time); absent with a `classify` option. */
+  classifier?: ClassifierPoolStats;
 }
 
 export interface DetectorEndpoint {
@@ -158,7 +187,16 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
     maxAttempts: 2,
   });
 
-  const stats = { requests: 0, succeeded: 0, errors: {} as Record<string, number>, injectedFaults: 0, inFlight: 0 };
+  const stats = { requests: 0, succeeded: 0, operations: {} as Record<string, number>, errors: {} as Record<string, number>, injectedFaults: 0, inFlight: 0 };
+  let analysisPool: Promise<AnalysisPool> | undefined;
+  let closing = false;
+  const analyze =
+    options.analyze ??
+    (async (input: AnalysisInput) => {
+      if (closing) throw new DetectorError('InternalServerError', 'the local detector is closing');
+      analysisPool ??= import('./analysis-pool.ts').then(({ createAnalysisPool }) => createAnalysisPool(options.analysisPool));
+      return (await analysisPool).run(input);
+    });
   const images = { bytes: 0, s3: 0 };
   let classifyMs = 0;
 
@@ -178,7 +216,7 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
       return answerError(res, new DetectorError('UnknownOperationException', target ? `Unknown operation ${target}` : 'Missing X-Amz-Target'));
     }
     const operation = target.slice(TARGET_PREFIX.length);
-    if (operation !== DETECT_MODERATION_LABELS) {
+    if (operation !== DETECT_MODERATION_LABELS && !isAnalysisOperation(operation)) {
       req.resume();
       return answerError(res, new DetectorError('UnknownOperationException', `Operation ${operation} is not supported by the local detector`));
     }
@@ -198,7 +236,19 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
       return answerError(res, injected);
     }
 
+    if (isAnalysisOperation(operation)) {
+      // The same image sources, limits and errors as DetectModerationLabels.
+      const params = analysisParams(operation, request as Record<string, unknown>);
+      const { image } = await loadImage(request);
+      await checkImage(image);
+      const output = await analyze({ ...params, image } as AnalysisInput);
+      stats.succeeded++;
+      stats.operations[operation] = (stats.operations[operation] ?? 0) + 1;
+      return answer(res, 200, output);
+    }
+
     const minConfidence = validateMinConfidence(request.MinConfidence);
+    const adapter = adapterAnswer(request.ProjectVersion, expiredAdapters(options.expiredAdapters));
     const { image, source } = await loadImage(request);
     await checkImage(image);
 
@@ -209,7 +259,8 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
 
     const output = toModerationLabels(scores, { minConfidence });
     stats.succeeded++;
-    answer(res, 200, output);
+    stats.operations[operation] = (stats.operations[operation] ?? 0) + 1;
+    answer(res, 200, { ...output, ...adapter });
   }
 
   async function loadImage(request: DetectRequest): Promise<{ image: Buffer; source: 'bytes' | 's3' }> {
@@ -230,6 +281,7 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
     if (typeof Bucket !== 'string' || !Bucket || typeof Name !== 'string' || !Name) {
       throw new DetectorError('InvalidParameterException', 'Request has invalid parameters: S3Object needs Bucket and Name');
     }
+    if (options.s3.read && !Version) return readInProcess(options.s3.read, Bucket, Name);
     let response;
     try {
       response = await s3.send(new GetObjectCommand({ Bucket, Key: Name, VersionId: Version || undefined }));
@@ -249,13 +301,32 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
+  /** The same answers as over HTTP: no object (or a 4xx from the store) is the caller's problem, anything else this machine's. */
+  async function readInProcess(read: NonNullable<DetectorEndpointOptions['s3']['read']>, bucket: string, key: string): Promise<Buffer> {
+    let found;
+    try {
+      found = await read(bucket, key, LIMITS.maxS3ObjectBytes);
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status && status >= 400 && status < 500) throw new DetectorError('InvalidS3ObjectException');
+      throw new DetectorError('InternalServerError', `Could not read s3://${bucket}/${key}: ${(err as Error).message}`);
+    }
+    if (!found) throw new DetectorError('InvalidS3ObjectException');
+    if (!found.bytes) {
+      throw new DetectorError('ImageTooLargeException', `Image size ${found.size} bytes exceeds the maximum of ${LIMITS.maxS3ObjectBytes} bytes for an S3 object`);
+    }
+    return found.bytes;
+  }
+
   async function close(): Promise<void> {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
     s3.destroy();
+    closing = true;
     await pool?.close();
+    await (await analysisPool?.catch(() => undefined))?.close();
   }
 
   // Through net.ts like every local endpoint: it puts the browser guard in front of the handler.
@@ -274,9 +345,11 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
     close,
     stats: () => ({
       ...stats,
+      operations: { ...stats.operations },
       errors: { ...stats.errors },
       images: { ...images },
       meanClassifyMs: images.bytes + images.s3 ? classifyMs / (images.bytes + images.s3) : 0,
+      ...(pool ? { classifier: pool.stats() } : {}),
     }),
   };
 }
@@ -384,7 +457,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     port: Number(process.env.DETECTOR_PORT ?? 0),
     s3: { endpoint: process.env.AWS_ENDPOINT_URL_S3 ?? 'http://127.0.0.1:4569' },
   });
-  console.log(`Rekognition DetectModerationLabels (local detector) at ${endpoint.endpoint}`);
+  console.log(`Rekognition DetectModerationLabels, DetectLabels, DetectFaces, DetectText (local detector) at ${endpoint.endpoint}`);
   const stop = () => void endpoint.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

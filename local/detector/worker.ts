@@ -1,18 +1,11 @@
 /**
  * One classifier worker thread (started by pool.ts through worker.mjs): loads the model once, then
- * answers `{ id, image }` messages with `{ id, scores }` or `{ id, error }`, one at a time.
+ * answers `{ id, input: image }` messages with `{ id, output: scores }` or `{ id, error }`, one at a time.
  */
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 import { classify, loadModel, type ClassScores } from './classifier.ts';
-
-export type WorkerRequest = { id: number; image: Uint8Array };
-export type WorkerReply =
-  | { type: 'ready'; loadMs: number }
-  | { type: 'failed'; error: SerializedError }
-  | { id: number; scores: ClassScores; ms: number }
-  | { id: number; error: SerializedError };
-export type SerializedError = { name: string; message: string };
+import { serializeError, threadCpuMs, type WorkerReply, type WorkerRequest } from './pool.ts';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs inside a worker thread (see pool.ts)');
@@ -24,22 +17,20 @@ sharp.cache(false);
 
 try {
   const { loadMs } = await loadModel();
-  port.postMessage({ type: 'ready', loadMs } satisfies WorkerReply);
+  port.postMessage({ type: 'ready', loadMs } satisfies WorkerReply<ClassScores>);
 } catch (err) {
-  port.postMessage({ type: 'failed', error: serialize(err) } satisfies WorkerReply);
+  port.postMessage({ type: 'failed', error: serializeError(err) } satisfies WorkerReply<ClassScores>);
 }
 
-port.on('message', async ({ id, image }: WorkerRequest) => {
+port.on('message', async ({ id, input }: WorkerRequest<Uint8Array>) => {
   const started = performance.now();
+  const cpuBefore = threadCpuMs();
   try {
-    const scores = await classify(image);
-    port.postMessage({ id, scores, ms: performance.now() - started } satisfies WorkerReply);
+    const output = await classify(input);
+    const cpuAfter = threadCpuMs();
+    const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+    port.postMessage({ id, output, ms: performance.now() - started, ...(cpuMs !== undefined ? { cpuMs } : {}) } satisfies WorkerReply<ClassScores>);
   } catch (err) {
-    port.postMessage({ id, error: serialize(err) } satisfies WorkerReply);
+    port.postMessage({ id, error: serializeError(err) } satisfies WorkerReply<ClassScores>);
   }
 });
-
-function serialize(err: unknown): SerializedError {
-  const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name, message: e.message };
-}

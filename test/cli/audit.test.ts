@@ -161,6 +161,18 @@ describe('moderation audit (local stack, 1,400 decisions over six days)', () => 
     expect(byUploader.plan).toMatchObject({ index: 'byUploader', filters: ['status'] });
     expectSameOrdered(byUploader.items, records.filter((r) => r.uploader === 'user3' && r.status === 'REJECTED'));
 
+    // byUploader is sparse (no APPROVED record in it): an uploader's approvals come from byStatus's
+    // APPROVED shards filtered by uploader, merged by time with the rest of their history.
+    const everythingOfUser3 = await queryDecisions(t.target, { uploader: 'user3' });
+    expect(everythingOfUser3.plan).toMatchObject({ index: 'byUploader', indexes: ['byUploader', 'byStatus'], filters: ['uploader'] });
+    expect(everythingOfUser3.plan.partitions).toHaveLength(1 + 8);
+    const ofUser3 = records.filter((r) => r.uploader === 'user3');
+    expect(ofUser3.some((r) => r.status === 'APPROVED') && ofUser3.some((r) => r.status !== 'APPROVED')).toBe(true);
+    expectSameOrdered(everythingOfUser3.items, ofUser3);
+    const approvedOfUser3 = await queryDecisions(t.target, { uploader: 'user3', statuses: ['APPROVED'] });
+    expect(approvedOfUser3.plan).toMatchObject({ index: 'byStatus', indexes: ['byStatus'], filters: ['uploader'] });
+    expectSameOrdered(approvedOfUser3.items, ofUser3.filter((r) => r.status === 'APPROVED'));
+
     const violence = resolveCategories('graphic violence');
     expect(violence).toEqual(['Violence']);
     const byCategory = await queryDecisions(t.target, { categories: violence, since: new Date(START + 5 * DAY) });
@@ -242,7 +254,9 @@ describe('moderation audit (local stack, 1,400 decisions over six days)', () => 
 
   it('plans a Query on one index for each access pattern (never a Scan)', () => {
     expect(planQuery({ image: { bucket: 'b', key: 'k' }, statuses: ['REJECTED'] }, 8).plan).toMatchObject({ index: 'byImage', filters: ['status'] });
-    expect(planQuery({ categories: ['Violence'], uploader: 'u' }, 8).plan).toMatchObject({ index: 'byUploader', filters: ['category'] });
+    // An uploader's decisions in a category: the category's partition (it holds every status), filtered.
+    expect(planQuery({ categories: ['Violence'], uploader: 'u' }, 8).plan).toMatchObject({ index: 'byCategory', filters: ['uploader'] });
+    expect(planQuery({ uploader: 'u', statuses: ['REJECTED', 'FAILED'] }, 8).plan).toMatchObject({ indexes: ['byUploader'], partitions: ['u'], filters: ['status'] });
     expect(planQuery({}, 4).plan.partitions).toHaveLength(20);
   });
 });

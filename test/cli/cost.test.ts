@@ -75,20 +75,25 @@ describe('cost model', () => {
     expect(estimate.assumptions.join('\n')).toMatch(/Contextual review off/);
   });
 
-  it('counts each GSI copy of the decision item in DynamoDB write units', () => {
+  it('counts the decision in the table at its size, and one write unit per index copy (keys and three attributes)', () => {
     const sizes = sampleDecisionItems('amazon.nova-lite-v1:0');
     expect(sizes.clean).toBeGreaterThan(500);
-    // A clean approval fits one write unit per copy; three labels and a rule do not.
+    // A clean approval fits one write unit; three labels and a rule do not.
     expect(sizes.clean).toBeLessThanOrEqual(1024);
     expect(sizes.plain).toBeGreaterThan(sizes.clean);
     expect(sizes.reviewed).toBeGreaterThan(sizes.plain);
+    // An index copy (INCLUDE: keys + status, uploader, category) is one write unit even for a labelled record.
+    expect(sizes.indexCopy).toBeLessThan(512);
     expect(dynamoItemBytes({ pk: 'abc', n: 12345 })).toBe(2 + 3 + 1 + 4);
-    const estimate = estimateMonthlyCost({ images: 1_000, borderlineRate: 0, rejectRate: 0, workflow: 'EXPRESS', reviewModelId: null }, definition);
-    const writes = service(estimate, 'DynamoDB')!.items[0]!;
-    // table + byImage + byStatus + byUploader; byCategory only when a rule decided (none here).
-    expect(writes.quantity).toBe(1_000 * Math.ceil(sizes.clean / 1024) * 4);
-    const labelled = estimateMonthlyCost({ images: 1_000, borderlineRate: 0, rejectRate: 1, workflow: 'EXPRESS', reviewModelId: null }, definition);
-    expect(service(labelled, 'DynamoDB')!.items[0]!.quantity).toBe(1_000 * Math.ceil(sizes.plain / 1024) * 5);
+    const writes = (e: ReturnType<typeof estimateMonthlyCost>) => service(e, 'DynamoDB')!.items.filter((i) => i.what.startsWith('decision writes'));
+    const approvals = writes(estimateMonthlyCost({ images: 1_000, borderlineRate: 0, rejectRate: 0, workflow: 'EXPRESS', reviewModelId: null }, definition));
+    // Every approval: the table + byImage + byStatus; not byUploader (sparse: no APPROVED record), not byCategory.
+    expect(approvals[0]!.quantity).toBe(1_000 * Math.ceil(sizes.clean / 1024));
+    expect(approvals[1]!.quantity).toBe(1_000 * 2);
+    const rejections = writes(estimateMonthlyCost({ images: 1_000, borderlineRate: 0, rejectRate: 1, workflow: 'EXPRESS', reviewModelId: null }, definition));
+    // Every rejection: the table at its size (2 WRU), and four one-unit index copies (byUploader and byCategory too).
+    expect(rejections[0]!.quantity).toBe(1_000 * Math.ceil(sizes.plain / 1024));
+    expect(rejections[1]!.quantity).toBe(1_000 * 4);
   });
 
   it('counts the content index: one entry per judged image, a rejected still under 68 band keys, and detect\'s lookups', () => {

@@ -38,6 +38,9 @@ const stack = await startLocalStack({
   quiet: true,
   persistQueues: false,
   waitTimeSeconds: 1,
+  // Every uploader's copy of the samples goes to the detector, so the outage hits each of carol's
+  // uploads (with reuse on, identical bytes would repeat alice's decisions: docs/architecture.md).
+  reuseDecisions: false,
   retryIntervalOverrides: { Detect: [200, 400, 800], Record: 0, Apply: 0, RecordFailure: 0 },
   detector: {
     start: ({ host, port, s3 }) =>
@@ -116,7 +119,7 @@ try {
 
   note('review');
   const pending = await moderation(['review', 'list']);
-  const ids = [...pending.matchAll(/^([0-9a-f]{12})\s+\S+\s+(uploads\/\S+)/gm)].map((m) => ({ id: m[1]!, key: m[2]! }));
+  const ids = [...pending.matchAll(/^([0-9a-f]{12})\s+\S+\s+\S+\s+(uploads\/\S+)/gm)].map((m) => ({ id: m[1]!, key: m[2]! }));
   const alice = ids.find((i) => i.key.startsWith('uploads/alice/'))!;
   const bob = ids.find((i) => i.key.startsWith('uploads/bob/'))!;
   await moderation(['review', 'show', alice.id]);

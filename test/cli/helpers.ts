@@ -10,11 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { closeServer, listen } from '../../local/net.ts';
 import { startLocalStack, type DetectorFactory, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 import { resolveTarget, serveFile, type ServeInfo, type Target, type TargetNames } from '../../cli/target.ts';
-import { DECISION_INDEXES, imageKeyOf } from '../../functions/store/table-schema.ts';
+import { decisionStoreOf } from '../../cli/stores.ts';
 import type { DecisionRecord } from '../../functions/lib/types.ts';
 import { eventually as pollUntil } from '../local/stack-helpers.ts';
 
@@ -123,18 +122,9 @@ export async function upload(target: Target, key: string, body: Buffer): Promise
   return out.ETag!.replace(/"/g, '');
 }
 
-/** Every record of one image (any version), from the byImage index. */
+/** Every record of one image (any version), oldest first, through the decision store (the byImage index holds keys only). */
 export async function recordsOf(target: Target, key: string): Promise<DecisionRecord[]> {
-  const { Items = [] } = await target.dynamodb.send(
-    new QueryCommand({
-      TableName: target.names.decisionTable,
-      IndexName: DECISION_INDEXES.byImage.name,
-      KeyConditionExpression: '#i = :i',
-      ExpressionAttributeNames: { '#i': DECISION_INDEXES.byImage.partitionKey },
-      ExpressionAttributeValues: { ':i': imageKeyOf(target.names.uploadsBucket, key) },
-    }),
-  );
-  return Items as DecisionRecord[];
+  return (await decisionStoreOf(target).imageHistory(target.names.uploadsBucket, key)).reverse();
 }
 
 /** Polls until `probe` returns something other than undefined (CLI tests allow a little longer). */

@@ -129,7 +129,7 @@ describe('adopted uploads bucket', () => {
 describe('alarm topic', () => {
   it('every alarm notifies the topic on ALARM and on OK', () => {
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(8);
     for (const alarm of alarms) {
       expect(alarm.Properties!.AlarmActions).toEqual([TOPIC_ARN]);
       expect(alarm.Properties!.OKActions).toEqual([TOPIC_ARN]);
@@ -150,7 +150,7 @@ describe('policy', () => {
 
 describe('least privilege with every option on', () => {
   it('still no action wildcard, and Resource "*" only for Rekognition, X-Ray and log delivery', () => {
-    const allowedOnStar = /^(rekognition:DetectModerationLabels|xray:[A-Za-z]+|logs:[A-Za-z]*LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|dynamodb:ListStreams)$/;
+    const allowedOnStar = /^(rekognition:(DetectModerationLabels|DetectFaces|DetectLabels|DetectText)|xray:[A-Za-z]+|logs:[A-Za-z]*LogDeliver(y|ies)|logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|dynamodb:ListStreams)$/;
     for (const { policy, statement } of iamStatements(template)) {
       for (const action of asArray(statement.Action)) expect(action, policy).not.toMatch(/(^\*$|:\*$)/);
       if (asArray(statement.Resource).includes('*')) for (const action of asArray(statement.Action)) expect(action, policy).toMatch(allowedOnStar);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { CfnElement } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { ENV } from '../../functions/lib/config.ts';
-import { DECISION_INDEXES, DEFAULT_STATUS_SHARDS, SORT_BY_TIME, TABLE_KEYS } from '../../functions/store/table-schema.ts';
+import { DECISION_INDEXES, DEFAULT_STATUS_SHARDS, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS } from '../../functions/store/table-schema.ts';
 import { renderDefinition } from '../../local/workflow.ts';
 import {
   DEFINITION_FILE,
@@ -279,7 +279,7 @@ describe('functions', () => {
 
   it.each([
     ['ingest', [ENV.stateMachineArn, ENV.workflowType, ENV.uploadsBucket, ENV.uploadsPrefix, ENV.uploaderPattern, ENV.deadLetterQueueUrl]],
-    ['detect', [ENV.policy, ENV.decisionTable]],
+    ['detect', [ENV.policy, ENV.decisionTable, ENV.policyParameter, ENV.analysisEnabled]],
     ['review', [ENV.reviewModelId, ENV.policy]],
     ['record', [ENV.decisionTable, ENV.statusShards, ENV.policy, ENV.qualitySampleRate]],
     ['apply', [ENV.quarantineBucket]],
@@ -310,7 +310,8 @@ describe('least privilege', () => {
 
   it.each([
     ['ingest', ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:SendMessage', 'states:StartSyncExecution']],
-    ['detect', ['dynamodb:GetItem', 'dynamodb:Query', 'rekognition:DetectModerationLabels', 's3:GetObject', 's3:GetObjectVersion', 's3:ListBucket']],
+    // ssm: the live-policy parameter only (test/infra/live-policy.test.ts).
+    ['detect', ['dynamodb:GetItem', 'dynamodb:Query', 'rekognition:DetectFaces', 'rekognition:DetectModerationLabels', 's3:GetObject', 's3:GetObjectVersion', 's3:ListBucket', 'ssm:DescribeParameters', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:GetParameters']],
     ['review', ['s3:GetObject', 's3:GetObjectVersion']],
     ['record', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query']],
     [
@@ -380,7 +381,7 @@ describe('least privilege', () => {
 
   it('Resource "*" only for Rekognition, X-Ray and CloudWatch Logs log delivery', () => {
     // dynamodb:ListStreams: the decision events' stream event source (it has no resource-level permissions).
-    const allowedOnStar = /^(rekognition:DetectModerationLabels|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|dynamodb:ListStreams)$/;
+    const allowedOnStar = /^(rekognition:(DetectModerationLabels|DetectFaces|DetectLabels|DetectText)|xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)|logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)|dynamodb:ListStreams)$/;
     const star = iamStatements(template).filter(({ statement }) => statement.Effect === 'Allow' && asArray(statement.Resource).includes('*'));
     expect(star.length).toBeGreaterThan(0);
     for (const { policy, statement } of star) {
@@ -418,10 +419,19 @@ describe('decision table', () => {
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: SORT_BY_TIME, KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status', 'uploader', 'category', 'policyName'] },
     }));
     expect(table.Properties.GlobalSecondaryIndexes).toEqual(expected);
-    expect(expected.map((i) => i.KeySchema[0].AttributeName)).toEqual(expect.arrayContaining(['statusShard', 'uploader', 'category']));
+    expect(expected.map((i) => i.KeySchema[0].AttributeName)).toEqual(expect.arrayContaining(['statusShard', 'uploaderKey', 'category']));
+  });
+
+  it('no index copies whole records: each projects its keys and the attributes the audit queries filter on (one write unit a copy)', () => {
+    for (const gsi of table.Properties.GlobalSecondaryIndexes as Array<{ Projection: { ProjectionType: string; NonKeyAttributes?: string[] } }>) {
+      expect(gsi.Projection.ProjectionType).not.toBe('ALL');
+      expect(gsi.Projection.NonKeyAttributes).toEqual([...INDEX_PROJECTED_ATTRIBUTES]);
+    }
+    // Every attribute decision-query.ts may filter on is projected, and nothing large (labels, reason, llm).
+    expect([...INDEX_PROJECTED_ATTRIBUTES].sort()).toEqual(['category', 'policyName', 'status', 'uploader']);
   });
 });
 
@@ -429,9 +439,11 @@ describe('monitoring', () => {
   const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties!);
   const alarmOn = (metricName: string) => alarms.filter((a) => a.MetricName === metricName || JSON.stringify(a.Metrics ?? []).includes(`"MetricName":"${metricName}"`));
 
-  it('alarms when the DLQ is not empty', () => {
+  it('alarms when the DLQ is not empty (and when decision events could not be published: test/infra/decision-events.test.ts)', () => {
+    const eventsQueue = { 'Fn::GetAtt': [idOf(pipeline.events!.failedPublishes), 'QueueName'] };
     expect(alarmOn('ApproximateNumberOfMessagesVisible')).toEqual([
       expect.objectContaining({ Namespace: 'AWS/SQS', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }], Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' }),
+      expect.objectContaining({ Namespace: 'AWS/SQS', Dimensions: [{ Name: 'QueueName', Value: eventsQueue }], Threshold: 1 }),
     ]);
   });
 
@@ -461,7 +473,7 @@ describe('monitoring', () => {
   });
 
   it('alarms never fire on missing data and, without a topic, notify nobody', () => {
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(8);
     for (const alarm of alarms) {
       expect(alarm.TreatMissingData).toBe('notBreaching');
       expect(alarm.AlarmActions).toBeUndefined();
@@ -476,7 +488,8 @@ describe('monitoring', () => {
     expect(pipeline.monitoring).toBeInstanceOf(PipelineMonitoring);
     expect(pipeline.alarms).toBe(pipeline.monitoring.alarms);
     expect(pipeline.dashboard).toBe(pipeline.monitoring.dashboard);
-    const alarmIds = Object.values(pipeline.alarms).map((alarm) => idOf(alarm));
+    // The decision events' own alarms belong to pipeline.events (its failure queues).
+    const alarmIds = [...Object.values(pipeline.alarms), ...Object.values(pipeline.events!.alarms).filter(Boolean)].map((alarm) => idOf(alarm));
     expect(alarmIds.sort()).toEqual(Object.keys(resourcesOf(template, 'AWS::CloudWatch::Alarm')).sort());
     for (const alarm of Object.values(pipeline.alarms)) expect(alarm.node.scope).toBe(pipeline.monitoring);
   });

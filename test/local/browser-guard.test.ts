@@ -76,10 +76,12 @@ function requestFor(service: keyof LocalStack['endpoints']): { method: string; p
         headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'RekognitionService.DetectModerationLabels' },
         body: JSON.stringify({ Image: { S3Object: { Bucket: stack.names.uploadsBucket, Name: 'uploads/none.jpg' } } }),
       };
+    case 'ssm':
+      return { method: 'POST', path: '/', headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'AmazonSSM.GetParameter' }, body: JSON.stringify({ Name: stack.names.policyParameter }) };
   }
 }
 
-const SERVICES = ['s3', 'sqs', 'dynamodb', 'stepfunctions', 'rekognition'] as const;
+const SERVICES = ['s3', 'sqs', 'dynamodb', 'stepfunctions', 'rekognition', 'ssm'] as const;
 
 describe('every local endpoint refuses cross-site browser requests', () => {
   it.each(SERVICES)('%s: a foreign Origin gets 403 and no CORS headers', async (service) => {

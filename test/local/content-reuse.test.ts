@@ -9,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, type LocalStack } from '../../local/stack.ts';
-import { eventually, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { eventually, imageRecords, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 import { sceneJpeg, transformedCopies } from '../../bench/scenes.ts';
-import type { DecisionRecord } from '../../functions/lib/types.ts';
 
 describe('content reuse in the local stack', () => {
   const home = tempHome('moderation-reuse-');
@@ -25,10 +24,7 @@ describe('content reuse in the local stack', () => {
 
   const decisionFor = (key: string) =>
     eventually(async () => {
-      const { Items = [] } = await table.send(
-        new QueryCommand({ TableName: stack.names.decisionTable, IndexName: 'byImage', KeyConditionExpression: 'imageKey = :k', ExpressionAttributeValues: { ':k': `${stack.names.uploadsBucket}/${key}` } }),
-      );
-      return (Items as DecisionRecord[]).find((r) => r.kind === 'automated');
+      return (await imageRecords(stack, table, key)).find((r) => r.kind === 'automated');
     });
   const callsFor = (key: string) => rekognition.calls.filter((c) => c.body.Image?.S3Object?.Name === key).length;
 

@@ -10,7 +10,7 @@
  * both would decide that image twice.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildS3Notification } from '../../functions/lib/s3-event.ts';
 import { RUNNING_MARKER } from '../../local/recovery.ts';
-import { UPLOADS_BUCKET } from '../../local/s3.ts';
+import { QUARANTINE_BUCKET, UPLOADS_BUCKET } from '../../local/s3.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-recovery-child.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,6 +58,13 @@ function runChild(args: string[], killWhen?: (line: Line) => boolean): Promise<{
 }
 
 const home = mkdtempSync(join(tmpdir(), 'moderation-crash-recovery-'));
+
+/** The objects the local S3 holds in a bucket, from its files (s3rver keeps each object's data in `<key>._S3rver_object`). */
+function objectsOnDisk(bucket: string): string[] {
+  const directory = join(home, 's3', bucket);
+  if (!existsSync(directory)) return [];
+  return (readdirSync(directory, { recursive: true }) as string[]).filter((name) => name.endsWith('._S3rver_object')).map((name) => name.slice(0, -'._S3rver_object'.length));
+}
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 describe('local stack: the start after a SIGKILL recovers what the in-memory queue lost', () => {
@@ -75,6 +82,9 @@ describe('local stack: the start after a SIGKILL recovers what the in-memory que
     const processedAtKill = Number([...first.lines].reverse().find((l) => l.processed !== undefined)?.processed);
     expect(processedAtKill, 'the kill must come while images are still queued').toBeLessThan(IMAGES / 2);
     expect(existsSync(join(home, RUNNING_MARKER)), 'the killed run leaves its marker').toBe(true);
+    // A REJECTED image decided before the kill has moved to quarantine: the rest are still in the uploads bucket.
+    const inUploads = objectsOnDisk(UPLOADS_BUCKET);
+    expect(new Set([...inUploads, ...objectsOnDisk(QUARANTINE_BUCKET)]).size, 'every upload is in one bucket or the other').toBe(IMAGES);
 
     // A notification the killed run could not deliver, for an image the recovery enqueues too.
     const spooled = uploaded!.at(-1)!;
@@ -92,9 +102,9 @@ describe('local stack: the start after a SIGKILL recovers what the in-memory que
       decisionsPerObject: Record<string, number>;
     };
     expect(recovered, second.stderr).toBeTruthy();
-    expect(recovered!.objects).toBe(IMAGES);
+    expect(recovered!.objects).toBe(inUploads.length);
     expect(recovered!.enqueued).toBeGreaterThan(0);
-    expect(recovered!.enqueued + recovered!.decided).toBe(IMAGES);
+    expect(recovered!.enqueued + recovered!.decided).toBe(inUploads.length);
     expect(result.counts.objectsIn).toBe(IMAGES);
     expect(result.counts.lost).toBe(0);
     expect(result.counts.decidedTwice).toBe(0);
@@ -102,7 +112,7 @@ describe('local stack: the start after a SIGKILL recovers what the in-memory que
     expect(Object.values(result.decisionsPerObject)).toEqual(new Array(IMAGES).fill(1));
     // Told on stderr, even though the stack runs quiet.
     expect(second.stderr).toContain('did not stop gracefully');
-    expect(second.stderr).toMatch(new RegExp(`recovered after the unclean stop: ${recovered!.enqueued} of ${IMAGES} objects under s3://${UPLOADS_BUCKET}/uploads/ had no decision`));
+    expect(second.stderr).toMatch(new RegExp(`recovered after the unclean stop: ${recovered!.enqueued} of ${inUploads.length} objects under s3://${UPLOADS_BUCKET}/uploads/ had no decision`));
     expect(second.stderr).toContain('1 S3 notifications the last run could not deliver were replaced by this recovery');
     expect(second.lines.find((l) => l.event === 'stopped')?.markerLeft).toBe(false);
 

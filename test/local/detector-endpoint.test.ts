@@ -7,8 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  DetectFacesCommand,
   DetectLabelsCommand,
   DetectModerationLabelsCommand,
+  DetectTextCommand,
   ImageTooLargeException,
   InternalServerError,
   InvalidImageFormatException,
@@ -16,6 +18,7 @@ import {
   InvalidS3ObjectException,
   ProvisionedThroughputExceededException,
   RekognitionClient,
+  RecognizeCelebritiesCommand,
   RekognitionServiceException,
   ThrottlingException,
 } from '@aws-sdk/client-rekognition';
@@ -23,6 +26,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AnalysisInput, AnalysisOutput } from '../../local/detector/analyzers.ts';
 import { decodeForModel, type ClassScores } from '../../local/detector/classifier.ts';
 import { detectorError, startDetectorEndpoint, type DetectorEndpoint, type DetectRequest } from '../../local/detector/server.ts';
 
@@ -41,6 +45,9 @@ let nextScores: ClassScores;
 let seen: Buffer[] = [];
 let classifierFailure: Error | undefined;
 let fault: ((request: DetectRequest) => Error | undefined) | undefined;
+/** What the injected analysis was asked (DetectLabels, DetectFaces, DetectText) and answers. */
+let analyses: AnalysisInput[] = [];
+let nextAnalysis: AnalysisOutput = { Labels: [], LabelModelVersion: '3.0' };
 
 const NEUTRAL: ClassScores = { Drawing: 0.02, Hentai: 0.01, Neutral: 0.95, Porn: 0.01, Sexy: 0.01 };
 const EXPLICIT: ClassScores = { Drawing: 0, Hentai: 0.01, Neutral: 0.01, Porn: 0.96, Sexy: 0.02 };
@@ -83,6 +90,11 @@ beforeAll(async () => {
       return nextScores;
     },
     fault: (request) => fault?.(request),
+    analyze: async (input) => {
+      analyses.push(input);
+      await decodeForModel(input.image);
+      return nextAnalysis;
+    },
   });
   const config = { endpoint: detector.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' } };
   rekognition = new RekognitionClient(config);
@@ -103,6 +115,7 @@ beforeEach(() => {
   seen = [];
   classifierFailure = undefined;
   fault = undefined;
+  analyses = [];
 });
 
 describe('DetectModerationLabels through the AWS SDK', () => {
@@ -267,10 +280,95 @@ describe('errors map to the SDK exception classes', () => {
   });
 
   it('another operation is UnknownOperationException', async () => {
-    const err = await rejection(noRetry.send(new DetectLabelsCommand({ Image: { Bytes: await png() } })));
+    const err = await rejection(noRetry.send(new RecognizeCelebritiesCommand({ Image: { Bytes: await png() } })));
     expect(err).toBeInstanceOf(RekognitionServiceException);
     expect(err.name).toBe('UnknownOperationException');
     expect(err.$metadata?.httpStatusCode).toBe(400);
+  });
+});
+
+describe('DetectLabels, DetectFaces and DetectText: parameters, limits and errors (injected analysis)', () => {
+  it('hands the validated parameters and the image to the analysis and answers its output', async () => {
+    const image = await jpeg(300, 200);
+    nextAnalysis = { Labels: [], LabelModelVersion: '3.0' };
+    const labels = await rekognition.send(
+      new DetectLabelsCommand({ Image: { Bytes: image }, MaxLabels: 5, MinConfidence: 70, Settings: { GeneralLabels: { LabelCategoryInclusionFilters: ['Animals and Pets'] } } }),
+    );
+    expect(labels).toMatchObject({ Labels: [], LabelModelVersion: '3.0' });
+    nextAnalysis = { FaceDetails: [] };
+    const faces = await rekognition.send(new DetectFacesCommand({ Image: { Bytes: image }, Attributes: ['ALL'] }));
+    expect(faces.FaceDetails).toEqual([]);
+    nextAnalysis = { TextDetections: [], TextModelVersion: '3.0' };
+    await rekognition.send(new DetectTextCommand({ Image: { Bytes: image }, Filters: { WordFilter: { MinConfidence: 90 } } }));
+    expect(analyses.map(({ image: bytes, ...rest }) => ({ ...rest, same: Buffer.from(bytes).equals(image) }))).toEqual([
+      {
+        operation: 'DetectLabels',
+        options: { minConfidence: 70, maxLabels: 5, filters: { LabelCategoryInclusionFilters: ['Animals and Pets'] } },
+        generalLabels: true,
+        imageProperties: false,
+        same: true,
+      },
+      { operation: 'DetectFaces', attributes: ['ALL'], same: true },
+      { operation: 'DetectText', filters: { WordFilter: { MinConfidence: 90 } }, same: true },
+    ]);
+    expect(detector.stats().operations).toMatchObject({ DetectLabels: 1, DetectFaces: 1, DetectText: 1 });
+  });
+
+  it('reads the image by S3 reference, as DetectModerationLabels does', async () => {
+    const image = await jpeg(200, 200);
+    await put('uploads/bob/labels.jpg', image);
+    nextAnalysis = { Labels: [], LabelModelVersion: '3.0' };
+    await rekognition.send(new DetectLabelsCommand({ Image: { S3Object: { Bucket: BUCKET, Name: 'uploads/bob/labels.jpg' } } }));
+    expect(Buffer.from(analyses[0].image).equals(image)).toBe(true);
+    const missing = await rejection(noRetry.send(new DetectTextCommand({ Image: { S3Object: { Bucket: BUCKET, Name: 'nope.jpg' } } })));
+    expect(missing).toBeInstanceOf(InvalidS3ObjectException);
+  });
+
+  it('the same image limits and error shapes for all three', async () => {
+    const text = Buffer.from('this is not an image\n'.repeat(20));
+    const truncated = (
+      await sharp({ create: { width: 400, height: 300, channels: 3, background: '#888', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+        .jpeg()
+        .toBuffer()
+    ).subarray(0, 4000);
+    const big = Buffer.alloc(5 * 1024 * 1024 + 1, 0x20);
+    (await jpeg()).copy(big);
+    const commands = [
+      (Bytes: Uint8Array) => new DetectLabelsCommand({ Image: { Bytes } }),
+      (Bytes: Uint8Array) => new DetectFacesCommand({ Image: { Bytes } }),
+      (Bytes: Uint8Array) => new DetectTextCommand({ Image: { Bytes } }),
+    ];
+    for (const command of commands) {
+      expect(await rejection(noRetry.send(command(text) as never))).toBeInstanceOf(InvalidImageFormatException);
+      expect(await rejection(noRetry.send(command(truncated) as never))).toBeInstanceOf(InvalidImageFormatException);
+      expect(await rejection(noRetry.send(command(await png(79, 200)) as never))).toBeInstanceOf(InvalidParameterException);
+      expect(await rejection(noRetry.send(command(await png(10_001, 90)) as never))).toBeInstanceOf(ImageTooLargeException);
+      expect((await rejection(noRetry.send(command(big) as never))).name).toBe('ValidationException');
+    }
+  });
+
+  it('parameters out of range or outside the enums are ValidationException', async () => {
+    const image = await png();
+    const invalid = [
+      new DetectLabelsCommand({ Image: { Bytes: image }, MinConfidence: 101 }),
+      new DetectLabelsCommand({ Image: { Bytes: image }, MaxLabels: -1 }),
+      new DetectLabelsCommand({ Image: { Bytes: image }, Features: ['COLOURS' as never] }),
+      new DetectFacesCommand({ Image: { Bytes: image }, Attributes: ['HAIR' as never] }),
+      new DetectTextCommand({ Image: { Bytes: image }, Filters: { WordFilter: { MinBoundingBoxHeight: 2 } } }),
+    ];
+    for (const command of invalid) {
+      const err = await rejection(noRetry.send(command as never));
+      expect(err.name).toBe('ValidationException');
+      expect(err.message).toMatch(/^1 validation error detected: Value /);
+    }
+    expect(analyses).toHaveLength(0);
+  });
+
+  it('fault injection applies to them too', async () => {
+    fault = () => detectorError('ThrottlingException');
+    const err = await rejection(noRetry.send(new DetectFacesCommand({ Image: { Bytes: await png() } })));
+    expect(err).toBeInstanceOf(ThrottlingException);
+    expect(analyses).toHaveLength(0);
   });
 });
 
@@ -302,7 +400,7 @@ describe('the JSON protocol without an SDK (what boto3 and the AWS CLI send)', (
   });
 
   it('answers errors in the AWS JSON error shape', async () => {
-    const unknown = await post('RekognitionService.DetectFaces', {});
+    const unknown = await post('RekognitionService.CompareFaces', {});
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toMatchObject({ __type: 'UnknownOperationException' });
 

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { closeServer, listen } from '../../local/net.ts';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDecisionStore } from '../../functions/store/decision-store.ts';
+import type { DecisionRecord } from '../../functions/lib/types.ts';
 
 // These fake detectors answer by object key, not by content, and the tests upload the same bytes
 // under keys that must be judged differently: their stacks do not reuse decisions of identical bytes
@@ -34,6 +37,12 @@ export function labelsForKey(key: string): Label[] {
   return [];
 }
 
+const ANALYSIS_ANSWERS: Record<string, object> = {
+  'RekognitionService.DetectFaces': { FaceDetails: [] },
+  'RekognitionService.DetectLabels': { Labels: [], LabelModelVersion: '3.0' },
+  'RekognitionService.DetectText': { TextDetections: [], TextModelVersion: '3.0' },
+};
+
 export async function startFakeRekognition(port = 0): Promise<FakeRekognition> {
   const calls: FakeRekognitionCall[] = [];
   const server = createServer(async (req: IncomingMessage, res) => {
@@ -43,6 +52,13 @@ export async function startFakeRekognition(port = 0): Promise<FakeRekognition> {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as FakeRekognitionCall['body'];
     calls.push({ target, body });
     res.setHeader('content-type', 'application/x-amz-json-1.1');
+    // The analyses a policy may ask for (the presets' child-safety rule asks DetectFaces when nudity
+    // is flagged): this fake finds nothing, as Rekognition does on an image without faces or text.
+    const analysis = ANALYSIS_ANSWERS[target];
+    if (analysis) {
+      res.end(JSON.stringify(analysis));
+      return;
+    }
     if (target !== 'RekognitionService.DetectModerationLabels') {
       res.statusCode = 400;
       res.end(JSON.stringify({ __type: 'UnknownOperationException', message: target }));
@@ -91,4 +107,12 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/**
+ * Every record of one image, newest first, through the decision store: the byImage index holds keys
+ * and a few attributes only, so a test that reads the index directly would not see the records.
+ */
+export function imageRecords(stack: { names: { decisionTable: string; uploadsBucket: string; statusShards: number } }, client: DynamoDBDocumentClient, key: string): Promise<DecisionRecord[]> {
+  return new DynamoDecisionStore({ client, tableName: stack.names.decisionTable, statusShards: stack.names.statusShards }).imageHistory(stack.names.uploadsBucket, key);
 }

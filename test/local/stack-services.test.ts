@@ -24,7 +24,7 @@ import { startLocalS3, type LocalS3 } from '../../local/s3.ts';
 import { startLocalSqs, type LocalSqs } from '../../local/sqs.ts';
 import { DECISION_TABLE_NAME, startLocalDynamo } from '../../local/dynamodb.ts';
 import { decodeS3Key } from '../../functions/lib/s3-event.ts';
-import { DECISION_INDEXES } from '../../functions/store/table-schema.ts';
+import { DECISION_INDEXES, INDEX_PROJECTED_ATTRIBUTES } from '../../functions/store/table-schema.ts';
 import { startLocalStack } from '../../local/stack.ts';
 import { closeServer, listen } from '../../local/net.ts';
 import { tempHome } from './stack-helpers.ts';
@@ -254,7 +254,8 @@ describe('DynamoDB (dynalite)', () => {
         { AttributeName: index.partitionKey, KeyType: 'HASH' },
         { AttributeName: 'decidedAt', KeyType: 'RANGE' },
       ]);
-      expect(gsis[index.name]?.Projection?.ProjectionType).toBe('ALL');
+      // Keys and the attributes the audit queries filter on, as the CDK construct deploys them.
+      expect(gsis[index.name]?.Projection).toEqual({ ProjectionType: 'INCLUDE', NonKeyAttributes: [...INDEX_PROJECTED_ATTRIBUTES] });
     }
     for (const [i, status] of ['REJECTED', 'REJECTED', 'APPROVED'].entries()) {
       await client.send(
@@ -312,8 +313,8 @@ describe('startLocalStack (stub functions)', () => {
   it('binds the fixed ports it is given (serve), and a port in use fails the start cleanly', async () => {
     const home = tempHome();
     const before = process.env.AWS_ENDPOINT_URL_S3;
-    const [s3, sqs, dynamodb, stepfunctions] = await freePorts(4);
-    const options = { home: home.dir, functions: stubs, detector: { endpoint: 'http://127.0.0.1:9' }, quiet: true, ports: { s3, sqs, dynamodb, stepfunctions } };
+    const [s3, sqs, dynamodb, stepfunctions, ssm] = await freePorts(5);
+    const options = { home: home.dir, functions: stubs, detector: { endpoint: 'http://127.0.0.1:9' }, quiet: true, ports: { s3, sqs, dynamodb, stepfunctions, ssm } };
     const stack = await startLocalStack(options);
     expect(stack.endpoints).toEqual({
       s3: `http://127.0.0.1:${s3}`,
@@ -321,6 +322,7 @@ describe('startLocalStack (stub functions)', () => {
       dynamodb: `http://127.0.0.1:${dynamodb}`,
       stepfunctions: `http://127.0.0.1:${stepfunctions}`,
       rekognition: 'http://127.0.0.1:9',
+      ssm: `http://127.0.0.1:${ssm}`,
     });
     expect(process.env.AWS_ENDPOINT_URL_S3).toBe(stack.endpoints.s3);
 

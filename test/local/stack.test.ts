@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, LocalStackConfigurationError, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
-import { eventually, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { DynamoDecisionStore } from '../../functions/store/decision-store.ts';
+import { eventually, imageRecords, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 
 const retryIntervalOverrides = { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 };
 
@@ -36,10 +37,8 @@ describe('local stack (EXPRESS) with the real handlers', () => {
   };
   const decisionFor = (key: string) =>
     eventually(async () => {
-      const { Items = [] } = await table.send(
-        new QueryCommand({ TableName: stack.names.decisionTable, IndexName: 'byImage', KeyConditionExpression: 'imageKey = :k', ExpressionAttributeValues: { ':k': `${stack.names.uploadsBucket}/${key}` } }),
-      );
-      return Items.length ? Items : undefined;
+      const records = await imageRecords(stack, table, key);
+      return records.length ? records : undefined;
     });
 
   beforeAll(async () => {
@@ -119,9 +118,9 @@ describe('local stack (EXPRESS) with the real handlers', () => {
     expect(gone.name).toBe('NotFound');
 
     // The status index answers an auditor's query.
-    const { Items: reviews = [] } = await table.send(
-      new ScanCommand({ TableName: stack.names.decisionTable, IndexName: 'byStatus', FilterExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': 'REVIEW' } }),
-    );
+    const store = new DynamoDecisionStore({ client: table, tableName: stack.names.decisionTable, statusShards: stack.names.statusShards });
+    const { items: reviews, plan } = await store.query({ statuses: ['REVIEW'] });
+    expect(plan.index).toBe('byStatus');
     expect(reviews.map((r) => r.key)).toEqual([keys.maybe]);
     expect(rekognition.calls.filter((c) => c.target === 'RekognitionService.DetectModerationLabels')).toHaveLength(3);
   });

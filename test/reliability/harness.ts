@@ -40,13 +40,14 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 import { startDetectorEndpoint, type DetectorEndpoint, type DetectorStats, type DetectRequest } from '../../local/detector/server.ts';
 import { detectorError } from '../../local/detector/server.ts';
 import { InvalidImageError, type ClassScores } from '../../local/detector/classifier.ts';
 import { buildS3Notification } from '../../functions/lib/s3-event.ts';
-import { AUTO_DECISION_SK, DECISION_INDEXES, imageKeyOf } from '../../functions/store/table-schema.ts';
+import { DynamoDecisionStore } from '../../functions/store/decision-store.ts';
+import { AUTO_DECISION_SK } from '../../functions/store/table-schema.ts';
 import { STATUS_TAG } from '../../functions/lib/tags.ts';
 import { createSequencer } from '../../local/s3.ts';
 import { verdictFromRed, type Verdict } from './images.ts';
@@ -479,24 +480,10 @@ export interface ScenarioResult {
   seconds: number;
 }
 
+/** Every record of one image, through the decision store (the byImage index holds keys only). */
 async function historyOf(h: Pick<Harness, 'db' | 'stack'>, key: string): Promise<DecisionItem[]> {
-  const items: DecisionItem[] = [];
-  let from: Record<string, unknown> | undefined;
-  do {
-    const page = await h.db.send(
-      new QueryCommand({
-        TableName: h.stack.names.decisionTable,
-        IndexName: DECISION_INDEXES.byImage.name,
-        KeyConditionExpression: '#image = :image',
-        ExpressionAttributeNames: { '#image': DECISION_INDEXES.byImage.partitionKey },
-        ExpressionAttributeValues: { ':image': imageKeyOf(h.stack.names.uploadsBucket, key) },
-        ExclusiveStartKey: from,
-      }),
-    );
-    items.push(...((page.Items ?? []) as DecisionItem[]));
-    from = page.LastEvaluatedKey;
-  } while (from);
-  return items;
+  const store = new DynamoDecisionStore({ client: h.db, tableName: h.stack.names.decisionTable, statusShards: h.stack.names.statusShards });
+  return (await store.imageHistory(h.stack.names.uploadsBucket, key)) as unknown as DecisionItem[];
 }
 
 /**

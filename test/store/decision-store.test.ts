@@ -285,3 +285,48 @@ describe.each(implementations)('decision store: appeals and quality samples, %s'
     expect((await store.jobHistory(job.jobId)).map((r) => r.kind)).toEqual(['automated', 'sample', 'blind']);
   });
 });
+
+describe.each(implementations)('label index (audit --label): %s', (_name, make) => {
+  const withLabels = (job: Job, labels: { name: string; parents?: string[] }[]): Decision => ({
+    ...automated(job, 'APPROVE'),
+    analysis: { labels: labels.map((label) => ({ name: label.name, confidence: 95, ...(label.parents ? { parents: label.parents } : {}) })), labelCount: labels.length },
+  });
+
+  it('finds the automated decisions with a label or a parent, any case, newest first, a page at a time; nothing else', async () => {
+    const store = make();
+    const label = `Bicycle${counter}`;
+    const jobs = [newJob(), newJob(), newJob()];
+    for (const job of jobs) {
+      const decision = withLabels(job, [{ name: label, parents: ['Vehicle', 'Transportation'] }, { name: 'Person' }]);
+      const put = await store.putAutomatedOnce(decision);
+      expect(put.written).toBe(true);
+      if (put.written) expect(await store.labels.remember(put.record)).toBe(4);
+    }
+    const other = newJob();
+    await store.putAutomatedOnce(withLabels(other, [{ name: 'Cat' }]));
+    await store.labels.remember({ ...withLabels(other, [{ name: 'Cat' }]), decidedAt: other.receivedAt });
+
+    const all = await store.labels.find({ label: label.toUpperCase() });
+    expect(all.items.map((r) => r.jobId)).toEqual([...jobs].reverse().map((j) => j.jobId));
+    expect(all.items[0]).toMatchObject({ kind: 'automated', analysis: { labels: [{ name: label }, { name: 'Person' }] } });
+    expect(all.nextCursor).toBeUndefined();
+    // By a parent; oldest first; paged with the cursor.
+    const first = await store.labels.find({ label: `  ${label.toLowerCase()} `, order: 'oldest', limit: 2 });
+    expect(first.items.map((r) => r.jobId)).toEqual([jobs[0]!.jobId, jobs[1]!.jobId]);
+    const second = await store.labels.find({ label: `  ${label.toLowerCase()} `, order: 'oldest', limit: 2, cursor: first.nextCursor });
+    expect(second.items.map((r) => r.jobId)).toEqual([jobs[2]!.jobId]);
+    expect(second.nextCursor).toBeUndefined();
+    // A time window on decidedAt (inclusive).
+    const window = await store.labels.find({ label, since: new Date(jobs[1]!.receivedAt), until: new Date(jobs[1]!.receivedAt) });
+    expect(window.items.map((r) => r.jobId)).toEqual([jobs[1]!.jobId]);
+    expect((await store.labels.find({ label: 'Vehicle' })).items.map((r) => r.jobId)).toEqual(expect.arrayContaining(jobs.map((j) => j.jobId)));
+    expect((await store.labels.find({ label: 'Vehicle' })).items.map((r) => r.jobId)).not.toContain(other.jobId);
+    // Index items are not decisions: the job's history and the audit queries never see them.
+    expect(await store.jobHistory(jobs[0]!.jobId)).toHaveLength(1);
+    const audit = await store.query({ statuses: ['APPROVED'], since: new Date(jobs[0]!.receivedAt), until: new Date(jobs[2]!.receivedAt) });
+    expect(audit.items.every((r) => r.pk.startsWith('JOB#'))).toBe(true);
+    // Writing them again (a retry) changes nothing.
+    await store.labels.remember({ ...withLabels(jobs[0]!, [{ name: label }]), decidedAt: jobs[0]!.receivedAt });
+    expect((await store.labels.find({ label })).items).toHaveLength(3);
+  });
+});
