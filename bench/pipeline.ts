@@ -13,7 +13,11 @@
  * threads where the system tells): what the orchestration costs per image is the pipeline's CPU
  * time minus the detector's. The ratio pipeline/detector (throughput) is printed last.
  *
- * Usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--json]
+ * With --analyze labels,faces,text the pipeline also runs those analyses on every image (the local
+ * endpoint's offline models, docs/local-runtime.md); the detector-alone stage stays moderation only,
+ * so the ratio then shows what the analyses cost on top. `npm run bench:analysis` measures each alone.
+ *
+ * Usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--analyze LIST] [--json]
  */
 import '../local/polyfills.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     pollers: { type: 'string' },
     'latency-samples': { type: 'string', default: '10' },
+    analyze: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -44,7 +49,7 @@ const N = Number(values.images);
 const CONCURRENCY = Number(values.concurrency);
 const LATENCY_SAMPLES = Number(values['latency-samples']);
 if (![N, CONCURRENCY].every((v) => Number.isInteger(v) && v >= 1) || !Number.isInteger(LATENCY_SAMPLES) || LATENCY_SAMPLES < 0) {
-  console.error('usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--json]');
+  console.error('usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--analyze labels,faces,text] [--json]');
   process.exit(1);
 }
 /** Uploads that warm the pipeline (first invocations, JIT) before it is measured. */
@@ -113,6 +118,7 @@ const stack = await startLocalStack({
   home,
   quiet: true,
   policy: 'standard',
+  ...(values.analyze ? { analyze: values.analyze } : {}),
   detector: { start: async (options) => (detectorEndpoint = await startDetectorEndpoint(options)) },
   ...(values.pollers ? { pollerConcurrency: Number(values.pollers) } : {}),
 });
@@ -226,7 +232,7 @@ try {
       `${name.padEnd(34)} ${ms(c.process)} ${ms(c.main)} ${ms(c.detectorWorkers)} ${ms(c.main === undefined ? undefined : c.process - c.main - (c.detectorWorkers ?? 0))}`;
     console.log(`machine: ${machine}; load average ${load.atStart} at start, ${load.atEnd} at the end`);
     console.log(`date: ${new Date().toISOString()}`);
-    console.log(`images: ${N} generated 640×480 JPEG, ${CONCURRENCY} in flight; policy standard; contextual review off`);
+    console.log(`images: ${N} generated 640×480 JPEG, ${CONCURRENCY} in flight; policy standard; contextual review off${values.analyze ? `; analysis on every image: ${values.analyze}` : ''}`);
     console.log('');
     console.log(`${'CPU time per image (ms)'.padEnd(34)} ${'process'.padStart(8)} ${'main'.padStart(8)} ${'workers'.padStart(8)} ${'other'.padStart(8)}`);
     console.log(`${'orchestration (pipeline − detector)'.padEnd(34)} ${ms(orchestration.process)} ${ms(orchestration.main)}`);
