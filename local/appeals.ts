@@ -7,7 +7,7 @@
  * Messages left on the two queues at a graceful stop are saved under `<home>/sqs/` and sent back at
  * the next start, as the intake queue's are (local/sqs.ts).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -16,6 +16,7 @@ import { APPEAL_DEAD_LETTER_QUEUE_URL_ENV } from '../functions/lib/appeal-reques
 import { startPoller, type Poller } from './poller.ts';
 import { lambdaContext, throughJson } from './functions.ts';
 import type { LocalLogger } from './net.ts';
+import { readSavedMessages, takeSavedMessages } from './sqs.ts';
 
 export const APPEAL_QUEUE_NAME = 'moderation-appeals';
 export const APPEAL_DEAD_LETTER_QUEUE_NAME = 'moderation-appeals-dlq';
@@ -125,19 +126,9 @@ async function save(sqs: SQSClient, directory: string, queues: Array<{ url: stri
 async function restore(sqs: SQSClient, directory: string, queues: Array<{ url: string; file: string }>): Promise<number> {
   let count = 0;
   for (const queue of queues) {
-    const file = join(directory, `${queue.file}.jsonl`);
-    const taken = `${file}.restoring`;
-    if (existsSync(file)) {
-      if (existsSync(taken)) {
-        appendFileSync(taken, readFileSync(file));
-        rmSync(file);
-      } else renameSync(file, taken);
-    }
-    if (!existsSync(taken)) continue;
-    const bodies = readFileSync(taken, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => (JSON.parse(line) as { body: string }).body);
+    const taken = takeSavedMessages(join(directory, `${queue.file}.jsonl`));
+    if (!taken) continue;
+    const bodies = readSavedMessages(taken).map((message) => message.body);
     for (let i = 0; i < bodies.length; i += 10) {
       const chunk = bodies.slice(i, i + 10);
       const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queue.url, Entries: chunk.map((body, j) => ({ Id: String(j), MessageBody: body })) }));

@@ -6,6 +6,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { UserFacingError } from '../functions/lib/errors.ts';
 
 /** Every local service binds here: the emulators have no authentication, so never another interface. */
@@ -15,6 +16,24 @@ export const LOOPBACK = '127.0.0.1';
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
 export const LOCAL_REGION = 'us-east-1';
+
+/**
+ * Answers an AWS JSON protocol request (Step Functions speaks 1.0; SSM and Rekognition 1.1): the
+ * body, a request id, and on an error its type in `x-amzn-ErrorType` as the SDKs read it. Nothing
+ * when the response has already started (a late answer after a timeout).
+ */
+export function sendAwsJson(res: ServerResponse, status: number, body: unknown, protocol: '1.0' | '1.1', errorType?: string): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | number> = {
+    'content-type': `application/x-amz-json-${protocol}`,
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': randomUUID(),
+  };
+  if (errorType) headers['x-amzn-errortype'] = errorType;
+  res.writeHead(status, headers);
+  res.end(text);
+}
 
 /**
  * Listens on host:port (0 = a free port) and resolves with the port actually bound. Every local

@@ -60,7 +60,7 @@ export interface LocalSqs {
   close(): Promise<void>;
 }
 
-interface SavedMessage {
+export interface SavedMessage {
   body: string;
   attributes?: Record<string, MessageAttributeValue>;
 }
@@ -140,21 +140,9 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     async restoreMessages(directory) {
       const counts = { intake: 0, deadLetter: 0 };
       for (const queue of queues) {
-        const file = join(directory, `${queue.name}.jsonl`);
-        const taken = `${file}.restoring`;
-        // A .restoring file is one a previous start did not finish sending: sent again (at least once).
-        if (existsSync(file)) {
-          if (existsSync(taken)) {
-            appendFileSync(taken, readFileSync(file));
-            rmSync(file);
-          } else renameSync(file, taken);
-        }
-        if (!existsSync(taken)) continue;
-        const text = readFileSync(taken, 'utf8');
-        const saved = text
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line) as SavedMessage);
+        const taken = takeSavedMessages(join(directory, `${queue.name}.jsonl`));
+        if (!taken) continue;
+        const saved = readSavedMessages(taken);
         for (let i = 0; i < saved.length; i += 10) {
           const chunk = saved.slice(i, i + 10);
           const out = await client.send(
@@ -188,4 +176,28 @@ function binaryFromJson(attributes: Record<string, MessageAttributeValue>): Reco
     out[name] = copy;
   }
   return out;
+}
+
+/**
+ * Takes a file of saved messages for restoring: renamed to `<file>.restoring` (appended to one a
+ * previous start did not finish sending, so those are sent again: at least once). Returns its path,
+ * or undefined when there is nothing to restore. Remove it once every message is sent.
+ */
+export function takeSavedMessages(file: string): string | undefined {
+  const taken = `${file}.restoring`;
+  if (existsSync(file)) {
+    if (existsSync(taken)) {
+      appendFileSync(taken, readFileSync(file));
+      rmSync(file);
+    } else renameSync(file, taken);
+  }
+  return existsSync(taken) ? taken : undefined;
+}
+
+/** The messages of a saved-messages file (one JSON object per line). */
+export function readSavedMessages(file: string): SavedMessage[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as SavedMessage);
 }

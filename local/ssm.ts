@@ -7,10 +7,9 @@
  * Parameters persist in `<directory>/parameters.json`, written whole on every put.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, type LocalLogger } from './net.ts';
+import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, sendAwsJson, type LocalLogger } from './net.ts';
 
 /** The live policy's parameter in the local stack (the construct's is named by CloudFormation). */
 export const POLICY_PARAMETER_NAME = '/moderation/policy';
@@ -190,13 +189,5 @@ function optionalString(body: Record<string, unknown>, field: string): string | 
 }
 
 function send(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
-  const text = JSON.stringify(body);
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/x-amz-json-1.1',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-  };
-  if (errorType) headers['x-amzn-errortype'] = errorType;
-  res.writeHead(status, headers);
-  res.end(text);
+  sendAwsJson(res, status, body, '1.1', errorType);
 }

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ExecutionResult } from './workflow.ts';
 import { EXECUTION_STATUS_CHANGE } from '../functions/lib/pipeline-settings.ts';
-import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, silentLogger, type LocalLogger } from './net.ts';
+import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, sendAwsJson, silentLogger, type LocalLogger } from './net.ts';
 
 export type StateMachineType = 'EXPRESS' | 'STANDARD';
 
@@ -446,13 +446,5 @@ function epoch(date: Date): number {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
-  const text = JSON.stringify(body);
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-  };
-  if (errorType) headers['x-amzn-errortype'] = errorType;
-  res.writeHead(status, headers);
-  res.end(text);
+  sendAwsJson(res, status, body, '1.0', errorType);
 }

@@ -13,6 +13,7 @@ import { currentDecision } from '../history.ts';
 import { decisionStoreOf } from '../stores.ts';
 import { progressBar, renderTable, UsageError, type Row } from '../output.ts';
 import type { DecisionRecord, DecisionStatus } from '../../functions/lib/types.ts';
+import type { AnalysisSummary } from '../../functions/lib/analysis.ts';
 import { resolvePolicySet } from '../../functions/lib/policy-set.ts';
 import { webhookFromFlag, WEBHOOK_ENV_HELP } from '../webhook.ts';
 import { analyzeFlag, parseFraction } from '../flags.ts';
@@ -63,6 +64,8 @@ export interface RunResult {
   policyVersion?: string;
   /** The earlier job whose decision this one repeats (identical bytes, or a near-duplicate of a rejected image). */
   reusedFrom?: string;
+  /** What --analyze (or the policy) found: labels, faces, text, and what is missing (the record's bounded summary). */
+  analysis?: AnalysisSummary;
 }
 
 export function registerRun(program: Command): void {
@@ -220,6 +223,7 @@ function toResult(file: FileToModerate, record: DecisionRecord, cached: boolean)
     jobId: record.jobId,
     policyVersion: record.policyVersion,
     ...(record.reusedFrom ? { reusedFrom: record.reusedFrom } : {}),
+    ...(record.analysis ? { analysis: record.analysis } : {}),
   };
 }
 

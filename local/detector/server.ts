@@ -12,7 +12,6 @@
  * `{"__type": "<Exception>", "Code": "<Exception>", "Message": "..."}` with the same status codes,
  * so SDKs raise their named exception classes.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -23,7 +22,7 @@ import { createClassifierPool, type ClassifierPool, type ClassifierPoolOptions, 
 import { analysisParams, isAnalysisOperation } from './analysis-requests.ts';
 import type { AnalysisInput, AnalysisOutput } from './analyzers.ts';
 import type { AnalysisPool } from './analysis-pool.ts';
-import { listen } from '../net.ts';
+import { listen, sendAwsJson } from '../net.ts';
 import { adapterAnswer, expiredAdapters } from './adapters.ts';
 
 export const TARGET_PREFIX = 'RekognitionService.';
@@ -355,16 +354,7 @@ export async function startDetectorEndpoint(options: DetectorEndpointOptions): P
 }
 
 function answer(res: ServerResponse, statusCode: number, body: unknown, errorType?: string): void {
-  if (res.headersSent) return;
-  const payload = JSON.stringify(body);
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'application/x-amz-json-1.1',
-    'Content-Length': Buffer.byteLength(payload),
-    'x-amzn-RequestId': randomUUID(),
-  };
-  if (errorType) headers['x-amzn-ErrorType'] = errorType;
-  res.writeHead(statusCode, headers);
-  res.end(payload);
+  sendAwsJson(res, statusCode, body, '1.1', errorType);
 }
 
 /**
