@@ -24,6 +24,7 @@ export interface PipelineAlarms {
   readonly rekognitionThrottles: cloudwatch.Alarm;
   /** The policy's custom moderation adapter has expired: Rekognition answers with the base model (functions/lib/adapter.ts). */
   readonly adapterExpired: cloudwatch.Alarm;
+  readonly policyFallbacks: cloudwatch.Alarm;
 }
 
 export interface PipelineMonitoringProps {
@@ -124,6 +125,14 @@ export class PipelineMonitoring extends Construct {
         alarmDescription:
           "The policy names a Rekognition custom moderation adapter that has expired: DetectModerationLabels answers with the base model (no ProjectVersion in the response), so decisions no longer use the adapter's training. Each such decision says adapter.expired in its record. Train a new adapter version and put its ARN in the policy's projectVersion (docs/deploying.md, Custom moderation adapters).",
         metric: new cloudwatch.Metric({ namespace: 'UploadModeration', metricName: 'AdapterExpired', dimensionsMap: { service: 'moderation' }, statistic: 'Sum', period: fiveMinutes }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      policyFallbacks: alarm('PolicyFallbacksAlarm', {
+        alarmDescription:
+          'The detect step could not read or parse the live policy parameter and judges with the last good copy it has: a policy pushed since may not be in force. Check the parameter (`moderation policy show --stack <name>`), its permissions and the warnings of the detect function (docs/operating.md, Live policy).',
+        metric: new cloudwatch.Metric({ namespace: 'UploadModeration', metricName: 'PolicyFallbacks', dimensionsMap: { service: 'moderation' }, statistic: 'Sum', period: fiveMinutes }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

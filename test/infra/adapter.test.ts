@@ -31,6 +31,15 @@ describe('custom moderation adapters', () => {
     expect(alarm.Properties!.AlarmDescription).toMatch(/adapter that has expired.*projectVersion/);
   });
 
+  it('alarms on PolicyFallbacks: the live policy could not be read and the last good copy is in force', () => {
+    const alarms = Object.entries(resourcesOf(template, 'AWS::CloudWatch::Alarm')).filter(([, a]) => a.Properties!.MetricName === 'PolicyFallbacks');
+    expect(alarms).toHaveLength(1);
+    const [id, alarm] = alarms[0]!;
+    expect(id).toBe(stack.getLogicalId(pipeline.alarms.policyFallbacks.node.defaultChild as CfnElement));
+    expect(alarm.Properties).toMatchObject({ Namespace: 'UploadModeration', Dimensions: [{ Name: 'service', Value: 'moderation' }], Statistic: 'Sum', Threshold: 1, EvaluationPeriods: 1 });
+    expect(alarm.Properties!.AlarmDescription).toMatch(/last good copy/);
+  });
+
   it('detect may call DetectModerationLabels on "*": with or without an adapter', () => {
     const roleId = stack.getLogicalId(pipeline.functions.detect.role!.node.defaultChild as CfnElement);
     const moderation = statementsOfRole(template, roleId).filter((s) => asArray(s.Action).includes('rekognition:DetectModerationLabels'));

@@ -129,7 +129,7 @@ describe('adopted uploads bucket', () => {
 describe('alarm topic', () => {
   it('every alarm notifies the topic on ALARM and on OK', () => {
     const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(8);
+    expect(alarms).toHaveLength(9);
     for (const alarm of alarms) {
       expect(alarm.Properties!.AlarmActions).toEqual([TOPIC_ARN]);
       expect(alarm.Properties!.OKActions).toEqual([TOPIC_ARN]);

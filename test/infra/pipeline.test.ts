@@ -473,7 +473,7 @@ describe('monitoring', () => {
   });
 
   it('alarms never fire on missing data and, without a topic, notify nobody', () => {
-    expect(alarms).toHaveLength(8);
+    expect(alarms).toHaveLength(9);
     for (const alarm of alarms) {
       expect(alarm.TreatMissingData).toBe('notBreaching');
       expect(alarm.AlarmActions).toBeUndefined();
