@@ -22,7 +22,7 @@ import { NEAR_DUPLICATE_MAX_DISTANCE } from './lib/hash-bands.ts';
 import type { DecisionRecord, DecisionStatus, Detection, Job, ReusedDecision } from './lib/types.ts';
 
 /** The statuses a repeat of the same bytes carries over. */
-export const REUSABLE_STATUSES: readonly DecisionStatus[] = ['APPROVED', 'REJECTED', 'UNUSABLE'];
+const REUSABLE_STATUSES: readonly DecisionStatus[] = ['APPROVED', 'REJECTED', 'UNUSABLE'];
 /** Known-bad candidates followed to their latest decision, nearest first, at most. */
 const MAX_NEAR_CANDIDATES = 3;
 

@@ -90,24 +90,24 @@ async function detect(job: Job, policy: Policy): Promise<Detection> {
   }
   if (head.size === 0) return unusable('empty file (0 bytes)');
   // A copy a granted appeal restored from quarantine: the human decision carries over (no Rekognition).
-  const restored = head.metadata ? await restoredDetection(job, head, policy.version, started) : undefined;
+  const contentHash = head.bytes ? contentHashOf(head.bytes) : undefined;
+  const restored = head.metadata ? await restoredDetection(job, head, contentHash, policy.version, started) : undefined;
   if (restored) return restored;
   // Never pay twice for the same bytes: these bytes decided before under this policy version.
   const reuse = handlerConfig().reuseDecisions;
-  const contentHash = head.bytes ? contentHashOf(head.bytes) : undefined;
   if (contentHash) fingerprints.set(job, { contentHash });
   const identical = reuse && contentHash ? await identicalContentDetection(job, contentHash, policy.version, started) : undefined;
   if (identical) return identical;
 
   let info;
   try {
-    info = await inspectImage(await readObject(job, head.size <= HEADER_BYTES ? undefined : { start: 0, end: HEADER_BYTES - 1 }));
+    info = await inspectImage(await readObject(job, head.bytes, head.size <= HEADER_BYTES ? undefined : { start: 0, end: HEADER_BYTES - 1 }));
   } catch (err) {
     if (!(err instanceof UnreadableImageError)) throw err;
     // Some headers sit beyond the first bytes (e.g. a large EXIF block before a JPEG's SOF): read it all once.
     if (head.size <= HEADER_BYTES || head.size > MAX_DOWNLOAD_BYTES) return unusable(err.message);
     try {
-      info = await inspectImage(await readObject(job));
+      info = await inspectImage(await readObject(job, head.bytes));
     } catch (again) {
       if (again instanceof UnreadableImageError) return unusable(again.message);
       throw again;
@@ -118,7 +118,7 @@ async function detect(job: Job, policy: Policy): Promise<Detection> {
   const ready: Readiness = readiness(info, head.size, { svg: policy.formats.svg });
   if (ready.kind === 'unusable') return unusable(ready.reason, shape);
   // Known bad: a near-duplicate of an image REJECTED under this policy is rejected without Rekognition.
-  const similar = contentHash && !('hold' in ready && ready.hold) ? await perceptualHashOf(job, info) : undefined;
+  const similar = contentHash && !('hold' in ready && ready.hold) ? await perceptualHashOf(job, head.bytes, info) : undefined;
   if (similar && contentHash) fingerprints.set(job, { contentHash, perceptualHash: similar });
   const knownBad = reuse && similar ? await knownBadDetection(job, similar, policy.version, started) : undefined;
   if (knownBad) return { ...knownBad, ...shape };
@@ -155,7 +155,7 @@ async function detect(job: Job, policy: Policy): Promise<Detection> {
   // with the frame's JPEG bytes, at most policy.animation.maxFrames of them.
   if (head.size > MAX_DOWNLOAD_BYTES) return unusable(`file too large to convert (${head.size} bytes; limit ${MAX_DOWNLOAD_BYTES})`, shape);
   const converted = { ...shape, source: 'converted-bytes' as const, conversion: ready.why };
-  const extraction = await framesForRekognition(await readObject(job), { maxFrames: policy.animation.maxFrames });
+  const extraction = await framesForRekognition(await readObject(job, head.bytes), { maxFrames: policy.animation.maxFrames });
   if (extraction.kind === 'unusable') return unusable(extraction.reason, converted);
 
   const judged: JudgedFrame[] = [];
@@ -276,10 +276,9 @@ function withAdapter(requested: string | undefined, answered: Array<string | und
 type Head = 'missing' | { size: number; superseded: boolean; metadata?: Record<string, string>; bytes?: Buffer };
 
 /**
- * The object's bytes and fingerprint per invocation, keyed by its job object (each invocation has its
- * own; the local runtime runs invocations concurrently in one process).
+ * The object's fingerprint per invocation, keyed by its job object (each invocation has its own; the
+ * local runtime runs invocations concurrently in one process).
  */
-const fetched = new WeakMap<Job, Buffer>();
 const fingerprints = new WeakMap<Job, Fingerprint>();
 
 /**
@@ -289,15 +288,13 @@ const fingerprints = new WeakMap<Job, Fingerprint>();
 async function headObject(job: Job): Promise<Head> {
   const head = await objects().fetch(job, { maxBytes: MAX_DOWNLOAD_BYTES });
   if (head === 'missing') return 'missing';
-  if (head.bytes) fetched.set(job, head.bytes);
   // Without versioning, the key may now hold a newer upload; that one has its own event and job.
   const superseded = !job.versionId && !!job.eTag && !!head.eTag && head.eTag !== normaliseETag(job.eTag);
   return { size: head.size, superseded, ...(head.metadata ? { metadata: head.metadata } : {}), ...(head.bytes ? { bytes: head.bytes } : {}) };
 }
 
 /** The object's bytes (or a range of them) from the one GET; S3 only for an object too large to have been read. */
-async function readObject(job: Job, range?: { start: number; end: number }): Promise<Buffer> {
-  const bytes = fetched.get(job);
+async function readObject(job: Job, bytes: Buffer | undefined, range?: { start: number; end: number }): Promise<Buffer> {
   if (bytes) return range ? bytes.subarray(range.start, range.end + 1) : bytes;
   return objects().read(job, range);
 }
@@ -306,11 +303,11 @@ async function readObject(job: Job, range?: { start: number; end: number }): Pro
  * The perceptual hash of an image that can be decoded within the function's memory (JPEG always: it is
  * decoded at 1/8 scale), when it has enough contrast to mean something; undefined otherwise.
  */
-async function perceptualHashOf(job: Job, info: ImageInfo): Promise<string | undefined> {
+async function perceptualHashOf(job: Job, bytes: Buffer | undefined, info: ImageInfo): Promise<string | undefined> {
   if (info.format !== 'jpeg' && decodeBudgetProblem(info)) return undefined;
   try {
     // Within the decode budget (checked above from the header), or a JPEG decoded at 1/8 scale.
-    const hashed = await perceptualHash(await readObject(job), { maxPixels: info.format === 'jpeg' ? undefined : info.width * info.height * Math.max(1, info.pages) });
+    const hashed = await perceptualHash(await readObject(job, bytes), { maxPixels: info.format === 'jpeg' ? undefined : info.width * info.height * Math.max(1, info.pages) });
     return hashed.informative ? hashed.hash : undefined;
   } catch (err) {
     if (err instanceof PerceptualHashError) return undefined;

@@ -65,7 +65,7 @@ export function policyNameOf(detection: Pick<Detection, 'policyName' | 'policyVe
  * policy of the live set this container last read with that version, else MODERATION_POLICY's when
  * its version matches, else undefined. Never throws: naming the policy must not cost a decision.
  */
-export function policyNameFor(version: string | undefined): string | undefined {
+function policyNameFor(version: string | undefined): string | undefined {
   if (!version) return undefined;
   try {
     const set: PolicySet | undefined = live?.lastGood()?.set;

@@ -12,8 +12,8 @@
  * approved, and this object has exactly those bytes. Uploading the very bytes a reviewer approved
  * gets them approved, which is right whoever uploads them.
  */
-import { createHash } from 'node:crypto';
 import { decisionHistory, objects } from './stores.ts';
+import { contentHashOf } from './content-reuse.ts';
 import { RESTORED_FROM_METADATA } from './lib/apply-decision.ts';
 import { MAX_DOWNLOAD_BYTES } from './lib/image.ts';
 import { recordIdOf } from './store/table-schema.ts';
@@ -23,7 +23,9 @@ const JOB_ID = /^[0-9a-f]{40}$/;
 
 export async function restoredDetection(
   job: Job,
-  head: { size: number; metadata?: Record<string, string>; bytes?: Buffer },
+  head: { size: number; metadata?: Record<string, string> },
+  /** The SHA-256 of the bytes Detect's one GET read (contentHashOf), when it read them. */
+  contentHash: string | undefined,
   policyVersion: string,
   startedAt: number,
 ): Promise<Detection | undefined> {
@@ -41,7 +43,7 @@ export async function restoredDetection(
   ) {
     return undefined;
   }
-  const sha256 = createHash('sha256').update(head.bytes ?? (await objects().read(job))).digest('hex');
+  const sha256 = contentHash ?? contentHashOf(await objects().read(job));
   if (sha256 !== granted.contentSha256) return undefined;
   return {
     verdict: 'APPROVE',

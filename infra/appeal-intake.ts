@@ -15,15 +15,13 @@
  * `grantAppeal(principal)` lets a platform do either: sqs:SendMessage on the queue, and
  * events:PutEvents on the bus only for this detail-type and source.
  */
-import path from 'node:path';
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -33,7 +31,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../functions/lib/config.ts';
 import { APPEAL_DEAD_LETTER_QUEUE_URL_ENV, APPEAL_REQUEST_DETAIL_TYPE, DEFAULT_APPEAL_SOURCE } from '../functions/lib/appeal-request.ts';
 import { MAX_RECEIVE_COUNT } from '../functions/lib/pipeline-settings.ts';
-import { bundlingOptions, PROJECT_ROOT } from './function-bundling.ts';
+import { ownFunction } from './function-bundling.ts';
 import { acknowledge } from './nag.ts';
 
 /** What the pipeline's `appeals` prop takes (`true`: these defaults). */
@@ -107,38 +105,24 @@ export class AppealIntake extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
 
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.RETAIN });
     // An own role: its log group, the queue (as event source), the dead-letter queue, the job's partition.
-    const role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Files the platform\'s appeals of rejections' });
-    logGroup.grantWrite(role);
-    this.handler = new NodejsFunction(this, 'Function', {
+    const { fn, role } = ownFunction(this, {
+      id: '',
+      entry: 'appeal-intake.ts',
       description: 'Appeal intake: Moderation Appeal Requests from the appeal queue, filed as appeals (back in the review queue)',
-      entry: path.join(PROJECT_ROOT, 'functions', 'appeal-intake.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      roleDescription: "Files the platform's appeals of rejections",
       memorySize: 256,
       timeout,
-      role,
-      logGroup,
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+      serviceName: 'moderation-appeals',
       environment: {
-        POWERTOOLS_SERVICE_NAME: 'moderation-appeals',
-        POWERTOOLS_METRICS_NAMESPACE: 'UploadModeration',
-        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
-        NODE_OPTIONS: '--enable-source-maps',
         [ENV.decisionTable]: props.decisionHistory.tableName,
         [ENV.statusShards]: String(props.statusShards),
         [APPEAL_DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
       },
-      bundling: bundlingOptions(false),
     });
-    acknowledge(
-      this.handler,
-      'AwsSolutions-L1',
-      'Node.js 22 is an LTS runtime that AWS supports; it is pinned on purpose, like every function of the pipeline (the esbuild target node22 follows it), and this rule flags anything but the newest runtime CDK knows.',
-    );
+    this.handler = fn;
     // The job's partition only (Query for its history, PutItem for the appeal, conditional): no index, no delete, no update.
     iam.Grant.addToPrincipal({ grantee: role, actions: ['dynamodb:Query', 'dynamodb:PutItem'], resourceArns: [props.decisionHistory.tableArn] });
     this.deadLetterQueue.grantSendMessages(role);

@@ -20,7 +20,6 @@
  * The table is the outbox: the record is written first, and publishing runs from the stream,
  * asynchronously; nothing about an event can fail or delay a decision.
  */
-import path from 'node:path';
 import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -42,7 +41,7 @@ import { DECISION_EVENT_DETAIL_TYPE, DEFAULT_EVENT_SOURCE, FLAGGED_STATUSES, typ
 import type { DecisionStatus } from '../functions/lib/types.ts';
 import { JOB_PARTITION_PREFIX, TABLE_KEYS } from '../functions/store/table-schema.ts';
 import { API_KEY_HEADER, EVENT_ID_HEADER } from '../functions/lib/webhook-signature.ts';
-import { bundlingOptions, PROJECT_ROOT } from './function-bundling.ts';
+import { ownFunction } from './function-bundling.ts';
 import { acknowledge, acknowledgeWildcardResource } from './nag.ts';
 
 /** What the pipeline's `events` prop takes. */
@@ -162,41 +161,21 @@ export class DecisionEvents extends Construct {
 
     // ---- The publisher on the table's stream ---------------------------------------------------
     this.failedPublishes = undeliveredQueue(this, 'FailedPublishes', 'stream batches the publisher could not put on the bus');
-    const logGroup = new logs.LogGroup(this, 'PublisherLogs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.RETAIN });
     // An own role: its own log group, PutEvents on this bus, the stream, the failure queue. Nothing else.
-    const role = new iam.Role(this, 'PublisherRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Publishes a Moderation Decision event per record of the decision table',
-    });
-    logGroup.grantWrite(role);
-    this.publisher = new NodejsFunction(this, 'PublisherFunction', {
+    const { fn: publisher, role } = ownFunction(this, {
+      id: 'Publisher',
+      entry: 'publish-decisions.ts',
       description: 'Decision events: the decision table stream (INSERT) to EventBridge, one Moderation Decision event per record',
-      entry: path.join(PROJECT_ROOT, 'functions', 'publish-decisions.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      roleDescription: 'Publishes a Moderation Decision event per record of the decision table',
       memorySize: 256,
       timeout: Duration.seconds(60),
-      role,
-      logGroup,
-      environment: {
-        // Its own service name: its logs and metrics are the events', not a moderation step's.
-        POWERTOOLS_SERVICE_NAME: 'moderation-events',
-        POWERTOOLS_METRICS_NAMESPACE: 'UploadModeration',
-        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
-        NODE_OPTIONS: '--enable-source-maps',
-        [ENV.eventBusName]: this.bus.eventBusArn,
-        [ENV.eventSource]: this.source,
-      },
-      bundling: bundlingOptions(false),
+      logRetention: props.logRetention,
+      logLevel: props.logLevel,
+      // Its own service name: its logs and metrics are the events', not a moderation step's.
+      serviceName: 'moderation-events',
+      environment: { [ENV.eventBusName]: this.bus.eventBusArn, [ENV.eventSource]: this.source },
     });
-    acknowledge(
-      this.publisher,
-      'AwsSolutions-L1',
-      'Node.js 22 is an LTS runtime that AWS supports; it is pinned on purpose, like every function of the pipeline (the esbuild target node22 follows it), and this rule flags anything but the newest runtime CDK knows.',
-    );
+    this.publisher = publisher;
     this.bus.grantPutEventsTo(this.publisher);
     this.publisher.addEventSource(
       new DynamoEventSource(table, {

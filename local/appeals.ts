@@ -7,16 +7,16 @@
  * Messages left on the two queues at a graceful stop are saved under `<home>/sqs/` and sent back at
  * the next start, as the intake queue's are (local/sqs.ts).
  */
-import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { MAX_RECEIVE_COUNT } from '../functions/lib/pipeline-settings.ts';
 import { APPEAL_DEAD_LETTER_QUEUE_URL_ENV } from '../functions/lib/appeal-request.ts';
 import { startPoller, type Poller } from './poller.ts';
 import { lambdaContext, throughJson } from './functions.ts';
 import type { LocalLogger } from './net.ts';
-import { readSavedMessages, takeSavedMessages } from './sqs.ts';
+import { restoreQueueMessages, saveQueueMessages } from './sqs.ts';
 
 export const APPEAL_QUEUE_NAME = 'moderation-appeals';
 export const APPEAL_DEAD_LETTER_QUEUE_NAME = 'moderation-appeals-dlq';
@@ -80,7 +80,9 @@ export async function startLocalAppeals(
     { url: queues.deadLetterQueueUrl, file: APPEAL_DEAD_LETTER_QUEUE_NAME },
   ];
   if (options.persistDirectory) {
-    const restored = await restore(sqs, options.persistDirectory, saved);
+    const directory = options.persistDirectory;
+    let restored = 0;
+    for (const queue of saved) restored += await restoreQueueMessages(sqs, queue.url, join(directory, `${queue.file}.jsonl`), 'appeal requests');
     if (restored) log.info('restored appeal requests from the last run', { messages: restored });
   }
   const poller = startPoller({
@@ -102,40 +104,12 @@ export async function startLocalAppeals(
     async stop() {
       await poller.stop();
       if (options.persistDirectory) {
-        const count = await save(sqs, options.persistDirectory, saved);
+        const directory = options.persistDirectory;
+        mkdirSync(directory, { recursive: true });
+        let count = 0;
+        for (const queue of saved) count += await saveQueueMessages(sqs, queue.url, join(directory, `${queue.file}.jsonl`), { attributes: false });
         if (count) log.info('saved appeal requests for the next run', { messages: count });
       }
     },
   };
-}
-
-async function save(sqs: SQSClient, directory: string, queues: Array<{ url: string; file: string }>): Promise<number> {
-  mkdirSync(directory, { recursive: true });
-  let count = 0;
-  for (const queue of queues) {
-    for (;;) {
-      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 43_200 }));
-      if (!Messages.length) break;
-      appendFileSync(join(directory, `${queue.file}.jsonl`), `${Messages.map((m) => JSON.stringify({ body: m.Body ?? '' })).join('\n')}\n`);
-      count += Messages.length;
-    }
-  }
-  return count;
-}
-
-async function restore(sqs: SQSClient, directory: string, queues: Array<{ url: string; file: string }>): Promise<number> {
-  let count = 0;
-  for (const queue of queues) {
-    const taken = takeSavedMessages(join(directory, `${queue.file}.jsonl`));
-    if (!taken) continue;
-    const bodies = readSavedMessages(taken).map((message) => message.body);
-    for (let i = 0; i < bodies.length; i += 10) {
-      const chunk = bodies.slice(i, i + 10);
-      const out = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queue.url, Entries: chunk.map((body, j) => ({ Id: String(j), MessageBody: body })) }));
-      if (out.Failed?.length) throw new Error(`could not restore ${out.Failed.length} appeal requests to ${queue.file}: ${out.Failed[0]!.Message}`);
-      count += chunk.length;
-    }
-    rmSync(taken);
-  }
-  return count;
 }

@@ -81,6 +81,22 @@ export class EventOutbox {
 
   /** Every entry, oldest decision first (uncommitted ones included: filter by delivery.status). */
   list(): OutboxEntry[] {
+    const entries: OutboxEntry[] = [];
+    for (const id of this.ids()) {
+      const entry = this.get(id);
+      if (entry) entries.push(entry);
+    }
+    return entries.sort((a, b) => a.event.decidedAt.localeCompare(b.event.decidedAt) || a.event.id.localeCompare(b.event.id));
+  }
+
+  /** Ids that start with `prefix` (what `events list` prints is a prefix), from the file names alone. */
+  idsStartingWith(prefix: string): string[] {
+    const p = prefix.toLowerCase();
+    return this.ids().filter((id) => id.startsWith(p));
+  }
+
+  /** The ids of the entries on disk (their file names), unread. */
+  private ids(): string[] {
     let names: string[];
     try {
       names = readdirSync(this.directory);
@@ -88,21 +104,7 @@ export class EventOutbox {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const entries: OutboxEntry[] = [];
-    for (const name of names) {
-      if (!name.endsWith('.json') || !ID.test(name.slice(0, -5))) continue;
-      const entry = this.get(name.slice(0, -5));
-      if (entry) entries.push(entry);
-    }
-    return entries.sort((a, b) => a.event.decidedAt.localeCompare(b.event.decidedAt) || a.event.id.localeCompare(b.event.id));
-  }
-
-  /** Ids that start with `prefix` (what `events list` prints is a prefix). */
-  idsStartingWith(prefix: string): string[] {
-    const p = prefix.toLowerCase();
-    return this.list()
-      .map((e) => e.event.id)
-      .filter((id) => id.startsWith(p));
+    return names.filter((name) => name.endsWith('.json') && ID.test(name.slice(0, -5))).map((name) => name.slice(0, -5));
   }
 
   /** Writes the entry atomically (temporary file, then rename). */

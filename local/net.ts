@@ -35,6 +35,29 @@ export function sendAwsJson(res: ServerResponse, status: number, body: unknown, 
   res.end(text);
 }
 
+/** A request's whole body. */
+export async function readRequestBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * An AWS JSON protocol request body as an object (an empty body is `{}`); anything else throws
+ * `invalid(reason)` (the service's SerializationException).
+ */
+export function parseAwsJsonBody(bytes: Buffer, invalid: (reason: string) => Error): Record<string, unknown> {
+  let body: Record<string, unknown>;
+  try {
+    const text = bytes.toString('utf8');
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('the body is not a JSON object');
+  } catch (err) {
+    throw invalid((err as Error).message);
+  }
+  return body;
+}
+
 /**
  * Listens on host:port (0 = a free port) and resolves with the port actually bound. Every local
  * endpoint is bound through here, so every one of them gets the browser guard (guardBrowserRequests).

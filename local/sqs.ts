@@ -8,7 +8,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
 import {
   ReceiveMessageCommand,
@@ -122,40 +122,12 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     async saveMessages(directory) {
       mkdirSync(directory, { recursive: true });
       const counts = { intake: 0, deadLetter: 0 };
-      for (const queue of queues) {
-        const file = join(directory, `${queue.name}.jsonl`);
-        for (;;) {
-          // A long visibility timeout: a drained message must not come back while the drain goes on.
-          const { Messages = [] } = await client.send(
-            new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 43_200, MessageAttributeNames: ['All'] }),
-          );
-          if (!Messages.length) break;
-          const lines = Messages.map((m) => JSON.stringify({ body: m.Body ?? '', ...(m.MessageAttributes ? { attributes: m.MessageAttributes } : {}) } satisfies SavedMessage));
-          appendFileSync(file, `${lines.join('\n')}\n`);
-          counts[queue.key] += Messages.length;
-        }
-      }
+      for (const queue of queues) counts[queue.key] += await saveQueueMessages(client, queue.url, join(directory, `${queue.name}.jsonl`));
       return counts;
     },
     async restoreMessages(directory) {
       const counts = { intake: 0, deadLetter: 0 };
-      for (const queue of queues) {
-        const taken = takeSavedMessages(join(directory, `${queue.name}.jsonl`));
-        if (!taken) continue;
-        const saved = readSavedMessages(taken);
-        for (let i = 0; i < saved.length; i += 10) {
-          const chunk = saved.slice(i, i + 10);
-          const out = await client.send(
-            new SendMessageBatchCommand({
-              QueueUrl: queue.url,
-              Entries: chunk.map((m, j) => ({ Id: String(j), MessageBody: m.body, ...(m.attributes ? { MessageAttributes: binaryFromJson(m.attributes) } : {}) })),
-            }),
-          );
-          if (out.Failed?.length) throw new Error(`could not restore ${out.Failed.length} messages to ${queue.name}: ${out.Failed[0]!.Message}`);
-          counts[queue.key] += chunk.length;
-        }
-        rmSync(taken);
-      }
+      for (const queue of queues) counts[queue.key] += await restoreQueueMessages(client, queue.url, join(directory, `${queue.name}.jsonl`));
       return counts;
     },
     close: async () => {
@@ -163,6 +135,46 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
       await closeServer(server);
     },
   };
+}
+
+/**
+ * Drains a queue into `file` (one SavedMessage a line, appended), at a graceful stop; returns how many.
+ * `attributes: false` keeps the bodies only.
+ */
+export async function saveQueueMessages(client: SQSClient, queueUrl: string, file: string, options: { attributes?: boolean } = {}): Promise<number> {
+  let count = 0;
+  for (;;) {
+    // A long visibility timeout: a drained message must not come back while the drain goes on.
+    const { Messages = [] } = await client.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 43_200, ...(options.attributes === false ? {} : { MessageAttributeNames: ['All'] }) }),
+    );
+    if (!Messages.length) return count;
+    const lines = Messages.map((m) => JSON.stringify({ body: m.Body ?? '', ...(m.MessageAttributes ? { attributes: m.MessageAttributes } : {}) } satisfies SavedMessage));
+    appendFileSync(file, `${lines.join('\n')}\n`);
+    count += Messages.length;
+  }
+}
+
+/**
+ * Sends the messages saved in `file` (saveQueueMessages) back to a queue, at start: at least once
+ * (takeSavedMessages), the file removed once all are sent. Returns how many; `what` names them in an error.
+ */
+export async function restoreQueueMessages(client: SQSClient, queueUrl: string, file: string, what = 'messages'): Promise<number> {
+  const taken = takeSavedMessages(file);
+  if (!taken) return 0;
+  const saved = readSavedMessages(taken);
+  for (let i = 0; i < saved.length; i += 10) {
+    const chunk = saved.slice(i, i + 10);
+    const out = await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((m, j) => ({ Id: String(j), MessageBody: m.body, ...(m.attributes ? { MessageAttributes: binaryFromJson(m.attributes) } : {}) })),
+      }),
+    );
+    if (out.Failed?.length) throw new Error(`could not restore ${out.Failed.length} ${what} to ${basename(file, '.jsonl')}: ${out.Failed[0]!.Message}`);
+  }
+  rmSync(taken);
+  return saved.length;
 }
 
 /** Binary attribute values went through JSON as {"0":..} objects; make them bytes again. */
@@ -183,7 +195,7 @@ function binaryFromJson(attributes: Record<string, MessageAttributeValue>): Reco
  * previous start did not finish sending, so those are sent again: at least once). Returns its path,
  * or undefined when there is nothing to restore. Remove it once every message is sent.
  */
-export function takeSavedMessages(file: string): string | undefined {
+function takeSavedMessages(file: string): string | undefined {
   const taken = `${file}.restoring`;
   if (existsSync(file)) {
     if (existsSync(taken)) {
@@ -195,7 +207,7 @@ export function takeSavedMessages(file: string): string | undefined {
 }
 
 /** The messages of a saved-messages file (one JSON object per line). */
-export function readSavedMessages(file: string): SavedMessage[] {
+function readSavedMessages(file: string): SavedMessage[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter(Boolean)

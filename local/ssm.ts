@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, sendAwsJson, type LocalLogger } from './net.ts';
+import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, parseAwsJsonBody, readRequestBody, sendAwsJson, type LocalLogger } from './net.ts';
 
 /** The live policy's parameter in the local stack (the construct's is named by CloudFormation). */
 export const POLICY_PARAMETER_NAME = '/moderation/policy';
@@ -146,19 +146,10 @@ export async function startLocalSsm(options: LocalSsmOptions): Promise<LocalSsm>
     const target = String(req.headers['x-amz-target'] ?? '');
     const [prefix, operation] = target.split('.');
     try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const bytes = await readRequestBody(req);
       const fn = req.method === 'POST' && prefix === 'AmazonSSM' && operation ? operations[operation] : undefined;
       if (!fn) throw new SsmError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}`);
-      let body: Record<string, unknown>;
-      try {
-        const text = Buffer.concat(chunks).toString('utf8');
-        body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-        if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('the body is not a JSON object');
-      } catch (err) {
-        throw new SsmError('SerializationException', (err as Error).message);
-      }
-      send(res, 200, fn(body));
+      send(res, 200, fn(parseAwsJsonBody(bytes, (reason) => new SsmError('SerializationException', reason))));
     } catch (err) {
       const e = err instanceof SsmError ? err : new SsmError('InternalServerError', (err as Error).message, 500);
       if (e.status >= 500) options.log?.error('SSM endpoint error', { operation: target, error: e.message });

@@ -359,6 +359,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     rekognition: detector.endpoint,
     ssm: ssm.endpoint,
   };
+  const appealQueues = await createAppealQueues(notifier);
   const names: LocalNames = {
     uploadsBucket: UPLOADS_BUCKET,
     quarantineBucket: QUARANTINE_BUCKET,
@@ -370,7 +371,8 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
     statusShards,
     policyParameter: POLICY_PARAMETER_NAME,
     analysisEnabled: LOCAL_ANALYSES,
-    ...(await createAppealQueues(notifier).then(({ queueUrl, deadLetterQueueUrl }) => ({ appealQueueUrl: queueUrl, appealDeadLetterQueueUrl: deadLetterQueueUrl }))),
+    appealQueueUrl: appealQueues.queueUrl,
+    appealDeadLetterQueueUrl: appealQueues.deadLetterQueueUrl,
   };
 
   // 2. The handlers' environment, then the handlers.
@@ -443,7 +445,7 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   cleanup.push(() => poller.stop());
   // The platform's appeals: the same handler as the construct's appeal intake, on the local appeal queue.
   const appeals = await startLocalAppeals(
-    { queueUrl: names.appealQueueUrl, queueArn: queueArnOf(names.appealQueueUrl, region), deadLetterQueueUrl: names.appealDeadLetterQueueUrl },
+    appealQueues,
     { sqs: pollerClient, region, persistDirectory: persistQueues ? sqsDir : undefined, waitTimeSeconds: options.waitTimeSeconds ?? 1, log },
   );
   cleanup.push(() => appeals.stop());
@@ -578,6 +580,9 @@ function hasConfiguredCredentials(): boolean {
   return existsSync(e.AWS_SHARED_CREDENTIALS_FILE ?? join(awsDir, 'credentials')) || existsSync(e.AWS_CONFIG_FILE ?? join(awsDir, 'config'));
 }
 
+/** Every analysis: the local Rekognition endpoint serves them all and nothing is granted locally. */
+const LOCAL_ANALYSES = formatAnalysisList({ labels: true, faces: true, text: true });
+
 /**
  * Publishes the policy asked for (a preset, a policy or policy set file, or the text) to the live-policy
  * parameter, unless it is already there; with none asked for, keeps what was pushed before (else
@@ -585,9 +590,6 @@ function hasConfiguredCredentials(): boolean {
  * MODERATION_POLICY for the handlers (only a fallback with the parameter): the default policy of what
  * was asked for, so the handlers' environment does not depend on what was pushed.
  */
-/** Every analysis: the local Rekognition endpoint serves them all and nothing is granted locally. */
-const LOCAL_ANALYSES = formatAnalysisList({ labels: true, faces: true, text: true });
-
 function seedPolicyParameter(ssm: LocalSsm, requested: string | undefined): string {
   const set = resolvePolicySet(requested ?? DEFAULTS.policy); // throws PolicyError naming the field and value
   const stored = ssm.get(POLICY_PARAMETER_NAME)?.value;
@@ -627,12 +629,6 @@ function restoreEnvironment(saved: Map<string, string | undefined>): void {
 
 function definedPorts(ports?: LocalPorts): LocalPorts {
   return Object.fromEntries(Object.entries(ports ?? {}).filter(([, v]) => v !== undefined && v !== 0)) as LocalPorts;
-}
-
-/** A local queue's ARN from its URL (`<endpoint>/<account>/<name>`). */
-function queueArnOf(queueUrl: string, region: string): string {
-  const [account, name] = new URL(queueUrl).pathname.split('/').filter(Boolean).slice(-2);
-  return `arn:aws:sqs:${region}:${account}:${name}`;
 }
 
 function portOf(endpoint: string): number {

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ExecutionResult } from './workflow.ts';
 import { EXECUTION_STATUS_CHANGE } from '../functions/lib/pipeline-settings.ts';
-import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, sendAwsJson, silentLogger, type LocalLogger } from './net.ts';
+import { closeServer, endpointOf, listen, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOOPBACK, parseAwsJsonBody, readRequestBody, sendAwsJson, silentLogger, type LocalLogger } from './net.ts';
 
 export type StateMachineType = 'EXPRESS' | 'STANDARD';
 
@@ -362,20 +362,11 @@ export async function startStepFunctionsEndpoint(options: StepFunctionsEndpointO
     const target = String(req.headers['x-amz-target'] ?? '');
     const [prefix, operation] = target.split('.');
     try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const bytes = await readRequestBody(req);
       if (req.method !== 'POST') throw new StepFunctionsError('UnknownOperationException', `${req.method} is not supported`, 404);
       const fn = prefix === 'AWSStepFunctions' && operation ? operations[operation] : undefined;
       if (!fn) throw new StepFunctionsError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}`);
-      let body: Record<string, unknown>;
-      try {
-        const text = Buffer.concat(chunks).toString('utf8');
-        body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-        if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('the body is not a JSON object');
-      } catch (err) {
-        throw new StepFunctionsError('SerializationException', (err as Error).message);
-      }
-      send(res, 200, await fn(body));
+      send(res, 200, await fn(parseAwsJsonBody(bytes, (reason) => new StepFunctionsError('SerializationException', reason))));
     } catch (err) {
       const e = err instanceof StepFunctionsError ? err : new StepFunctionsError('InternalFailure', (err as Error).message, 500);
       if (e.status >= 500) log.error('Step Functions endpoint error', { operation: target, error: e.message });

@@ -152,20 +152,31 @@ async function auditCommand(flags: AuditFlags): Promise<void> {
   await withTarget(flags, async (target) => {
     const query = { ...auditQueryFromFlags(flags, target.names.uploadsBucket), limit };
     const page = await queryDecisions(target, query);
-    if (format === 'json') {
-      process.stdout.write(`${JSON.stringify({ items: page.items, nextCursor: page.nextCursor ?? null }, null, 2)}\n`);
-      return;
-    }
-    if (format === 'csv') {
-      process.stdout.write(`${renderCsv(page.items.map(csvRow), AUDIT_CSV_COLUMNS)}\n`);
-    } else if (page.items.length === 0) {
-      process.stdout.write(`no decisions match (${describePlan(page.plan)})\n`);
-    } else {
-      process.stdout.write(`${renderTable(page.items.map(tableRow), AUDIT_TABLE_COLUMNS)}\n`);
-      process.stdout.write(`\n${plural(page.items.length, 'decision')}, ${query.order === 'oldest' ? 'oldest' : 'newest'} first (${describePlan(page.plan)}, ${target.description})\n`);
-    }
-    if (page.nextCursor) process.stderr.write(`more decisions match: repeat the command with --cursor ${page.nextCursor}\n`);
+    writePage(page, format, {
+      none: `no decisions match (${describePlan(page.plan)})`,
+      summary: `${plural(page.items.length, 'decision')}, ${query.order === 'oldest' ? 'oldest' : 'newest'} first (${describePlan(page.plan)}, ${target.description})`,
+    });
   });
+}
+
+/**
+ * One page of an audit in the chosen format: JSON with its cursor; CSV; or a table with `lines.summary`
+ * under it (`lines.none` when empty). Outside JSON, a cursor is a hint on stderr.
+ */
+function writePage(page: { items: DecisionRecord[]; nextCursor?: string }, format: (typeof FORMATS)[number], lines: { none: string; summary: string }): void {
+  if (format === 'json') {
+    process.stdout.write(`${JSON.stringify({ items: page.items, nextCursor: page.nextCursor ?? null }, null, 2)}\n`);
+    return;
+  }
+  if (format === 'csv') {
+    process.stdout.write(`${renderCsv(page.items.map(csvRow), AUDIT_CSV_COLUMNS)}\n`);
+  } else if (page.items.length === 0) {
+    process.stdout.write(`${lines.none}\n`);
+  } else {
+    process.stdout.write(`${renderTable(page.items.map(tableRow), AUDIT_TABLE_COLUMNS)}\n`);
+    process.stdout.write(`\n${lines.summary}\n`);
+  }
+  if (page.nextCursor) process.stderr.write(`more decisions match: repeat the command with --cursor ${page.nextCursor}\n`);
 }
 
 /**
@@ -185,19 +196,10 @@ async function labelAudit(flags: AuditFlags, format: (typeof FORMATS)[number], l
   const order = flags.order === undefined ? undefined : (parseChoice(flags.order, '--order', ['newest', 'oldest'] as const) as 'newest' | 'oldest');
   await withTarget(flags, async (target) => {
     const page = await decisionStoreOf(target).labels.find({ label, since, until, order, limit, cursor: flags.cursor });
-    if (format === 'json') {
-      process.stdout.write(`${JSON.stringify({ items: page.items, nextCursor: page.nextCursor ?? null }, null, 2)}\n`);
-      return;
-    }
-    if (format === 'csv') {
-      process.stdout.write(`${renderCsv(page.items.map(csvRow), AUDIT_CSV_COLUMNS)}\n`);
-    } else if (page.items.length === 0) {
-      process.stdout.write(`no decisions found the label "${label}" (label index, ${page.plan.partitions.length} partitions)\n`);
-    } else {
-      process.stdout.write(`${renderTable(page.items.map(tableRow), AUDIT_TABLE_COLUMNS)}\n`);
-      process.stdout.write(`\n${plural(page.items.length, 'decision')} with the label "${label}", ${order === 'oldest' ? 'oldest' : 'newest'} first (label index, ${page.plan.partitions.length} partitions merged by time, ${target.description})\n`);
-    }
-    if (page.nextCursor) process.stderr.write(`more decisions match: repeat the command with --cursor ${page.nextCursor}\n`);
+    writePage(page, format, {
+      none: `no decisions found the label "${label}" (label index, ${page.plan.partitions.length} partitions)`,
+      summary: `${plural(page.items.length, 'decision')} with the label "${label}", ${order === 'oldest' ? 'oldest' : 'newest'} first (label index, ${page.plan.partitions.length} partitions merged by time, ${target.description})`,
+    });
   });
 }
 

@@ -16,7 +16,6 @@
  * Pure: validation (every problem names the field and the value, with "did you mean"), compilation, and
  * the matching of an analysis' results against the rules. No AWS client here.
  */
-import { canonicalJson } from './canonical-json.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { labelPath } from './taxonomy.ts';
 import { PolicyError } from './errors.ts';
@@ -72,10 +71,6 @@ export function formatAnalysisList(set: AnalysisSet): string {
 /** The analyses a policy uses at all (faces when always or for the child-safety rule). */
 export function analysesUsed(needs: AnalysisNeeds): AnalysisSet {
   return { labels: needs.labels, text: needs.text, faces: needs.faces !== 'never' };
-}
-
-export function unionOf(a: AnalysisSet, b: AnalysisSet): AnalysisSet {
-  return { labels: a.labels || b.labels, faces: a.faces || b.faces, text: a.text || b.text };
 }
 
 /**
@@ -230,7 +225,8 @@ export function analysisVersionPart(analysis: AnalysisPolicy): unknown {
     ...(analysis.childSafety ? { childSafety: analysis.childSafety } : {}),
     ...(ANALYSIS_NAMES.some((name) => analysis.always[name]) ? { always: analysis.always } : {}),
   };
-  return Object.keys(part).length ? JSON.parse(canonicalJson(part)) : undefined;
+  // Canonicalised (keys sorted, undefined thresholds dropped) with the rest of the policy by policyVersion.
+  return Object.keys(part).length ? part : undefined;
 }
 
 function compileLabels(input: unknown, issues: string[]): Record<string, LabelRule> {
@@ -266,8 +262,7 @@ function thresholdRule(spec: unknown, field: string, issues: string[]): Omit<Lab
   let ok = true;
   for (const key of Object.keys(spec)) {
     if (!THRESHOLD_FIELDS.includes(key)) {
-      const suggestion = didYouMean(key, THRESHOLD_FIELDS);
-      issues.push(`${field}: unknown field ${JSON.stringify(key)} (${suggestion ? `did you mean "${suggestion}"?` : `expected ${THRESHOLD_FIELDS.join(', ')}`})`);
+      issues.push(unknownField(field, key, THRESHOLD_FIELDS));
       ok = false;
     }
   }

@@ -20,7 +20,7 @@ export const DEFAULT_APPEAL_SOURCE = 'upload-platform.appeals';
 export const APPEAL_REQUEST_SCHEMA_FILE = 'schemas/moderation-appeal.v1.json';
 /** The appeal intake's own dead-letter queue (malformed requests go there at once, with the reason). */
 export const APPEAL_DEAD_LETTER_QUEUE_URL_ENV = 'APPEAL_DEAD_LETTER_QUEUE_URL';
-/** At most this many characters of message (functions/store/appeals.ts, MAX_APPEAL_MESSAGE_CHARS). */
+/** At most this many characters of message (functions/store/appeals.ts' MAX_APPEAL_MESSAGE_CHARS is this limit). */
 export const APPEAL_REQUEST_MAX_MESSAGE_CHARS = 1000;
 
 /** Version 1 of the appeal request (its JSON Schema: schemas/moderation-appeal.v1.json). */

@@ -16,10 +16,9 @@
  * `rules`, or a preset name) is a set too: it is the default and there are no routes. A policy in a
  * set is named by its key (`kids`), and that name is what decision records carry (`policyName`).
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, contentVersion } from './canonical-json.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { compilePolicy, PolicyError, PRESET_NAMES, presetPolicy, describeValue, type Policy, type PresetName } from './policy.ts';
 
@@ -270,7 +269,7 @@ export function routePolicy(set: PolicySet, upload: Routable): RoutedPolicy {
   return { policy: set.policies[set.defaultPolicy]!, via: 'default' };
 }
 
-export function routeMatches(route: PolicyRoute, upload: Routable): boolean {
+function routeMatches(route: PolicyRoute, upload: Routable): boolean {
   if (route.prefix !== undefined) return upload.key.startsWith(route.prefix);
   return upload.uploader !== undefined && route.uploader !== undefined && globRegex(route.uploader).test(upload.uploader);
 }
@@ -328,12 +327,11 @@ function looksLikeSet(raw: Record<string, unknown>): boolean {
 }
 
 function setVersion(policies: Record<string, Policy>, routes: readonly PolicyRoute[], defaultPolicy: string): string {
-  const canonical = canonicalJson({
+  return contentVersion({
     default: defaultPolicy,
     routes,
     policies: Object.fromEntries(Object.entries(policies).map(([name, policy]) => [name, policy.version])),
   });
-  return `sha256:${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
 
 /** `policies.kids` + `rules."Explicit".rejcet: ...` → `policies.kids.rules."Explicit".rejcet: ...`. */

@@ -16,11 +16,10 @@
  *   text: { presets: { urls: review } }         # they need: analysis-policy.ts
  *   faces: { childSafety: { confidence: 50 } }
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, contentVersion } from './canonical-json.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { PolicyError } from './errors.ts';
 import { ProjectVersionSchema } from './adapter.ts';
@@ -421,7 +420,7 @@ function policyVersion(
   // version it had before they existed, and writing a default explicitly changes no decision.
   const nonDefault = canonicalJson(settings) === canonicalJson(DEFAULT_SETTINGS) ? {} : { settings };
   const analysisPart = analysisVersionPart(analysis);
-  const canonical = canonicalJson({
+  return contentVersion({
     default: specOf(defaultRule),
     rules: Object.fromEntries(Object.entries(rules).map(([category, rule]) => [category, specOf(rule)])),
     ...nonDefault,
@@ -430,7 +429,6 @@ function policyVersion(
     // Likewise the analysis rules (labels, text, child safety, what runs on every image): only when there are some.
     ...(analysisPart === undefined ? {} : { analysis: analysisPart }),
   });
-  return `sha256:${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
 
 /**

@@ -10,6 +10,7 @@
  * retry, a redelivery) writes nothing. The object stays in quarantine until a reviewer decides.
  */
 import { appealRecord } from '../lib/decision.ts';
+import { APPEAL_REQUEST_MAX_MESSAGE_CHARS } from '../lib/appeal-request.ts';
 import { UserFacingError } from '../lib/errors.ts';
 import type { DecisionRecord } from '../lib/types.ts';
 import { latestDecisionOf, openAppealOf, type DecisionStore } from './decision-store.ts';
@@ -17,7 +18,7 @@ import { AppealOpenError } from './errors.ts';
 import { recordIdOf } from './table-schema.ts';
 
 /** An appeal's message: at most this many characters. */
-export const MAX_APPEAL_MESSAGE_CHARS = 1000;
+export const MAX_APPEAL_MESSAGE_CHARS = APPEAL_REQUEST_MAX_MESSAGE_CHARS;
 
 /** The appeal's message is empty or too long. */
 export class AppealMessageError extends UserFacingError {

@@ -164,7 +164,7 @@ export class InMemoryLabelIndex implements LabelIndex {
 }
 
 /** The items a decision puts in the label index: one per label and parent (bounded). */
-export function labelItems(decision: LabelledDecision): Record<string, unknown>[] {
+function labelItems(decision: LabelledDecision): Record<string, unknown>[] {
   const shard = shardFor(decision.jobId, LABEL_SHARDS);
   const confidence = new Map<string, number>();
   for (const label of decision.analysis?.labels ?? []) {

@@ -297,10 +297,3 @@ export async function readText(image: Uint8Array, filters?: TextFilters): Promis
   }
   return toDetectTextOutput(lines, { width, height }, filters);
 }
-
-/** Ends the Tesseract worker thread (if one was started). */
-export async function closeAnalyzers(): Promise<void> {
-  const loading = tesseractLoading;
-  tesseractLoading = undefined;
-  if (loading) await (await loading.catch(() => undefined))?.terminate();
-}

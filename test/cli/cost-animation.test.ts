@@ -1,11 +1,8 @@
 /** `moderation cost` counts a DetectModerationLabels call per judged frame of the animated share. */
-import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { estimateMonthlyCost, type AslDefinition, type CostEstimate } from '../../functions/lib/cost-model.ts';
-import { registerCost } from '../../cli/commands/cost.ts';
+import { estimateMonthlyCost, type CostEstimate } from '../../functions/lib/cost-model.ts';
+import { cost, definition } from './cost-helpers.ts';
 
-const definition = JSON.parse(readFileSync(new URL('../../statemachine/moderation.asl.json', import.meta.url), 'utf8')) as AslDefinition;
 const base = { images: 1_000_000, borderlineRate: 0.05, workflow: 'EXPRESS' as const, reviewModelId: null };
 const rekognitionCalls = (estimate: CostEstimate) => estimate.services.find((s) => s.service === 'Rekognition')!.items.reduce((sum, i) => sum + i.quantity, 0);
 const detectGbSeconds = (estimate: CostEstimate) => estimate.services.find((s) => s.service === 'Lambda')!.items.find((i) => i.what.startsWith('detect: compute'))!.quantity;
@@ -39,20 +36,10 @@ describe('cost of judging every frame', () => {
   });
 
   it('moderation cost --animated-share --frames-per-animation', async () => {
-    const out: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-      out.push(String(chunk));
-      return true;
-    });
-    const program = new Command('moderation').exitOverride();
-    registerCost(program);
-    await program.parseAsync(['node', 'moderation', 'cost', '--images', '1000000', '--borderline-rate', '0.05', '--animated-share', '5%', '--frames-per-animation', '6', '--json']);
-    const estimate = JSON.parse(out.join('')) as CostEstimate;
+    const estimate = JSON.parse(await cost(['--images', '1000000', '--borderline-rate', '0.05', '--animated-share', '5%', '--frames-per-animation', '6', '--json'])) as CostEstimate;
     expect(estimate.input).toMatchObject({ animatedShare: 0.05, framesPerAnimation: 6 });
     expect(rekognitionCalls(estimate)).toBeCloseTo(950_000 + 50_000 * 6);
 
-    out.length = 0;
-    await program.parseAsync(['node', 'moderation', 'cost', '--images', '1000000', '--borderline-rate', '0.05', '--animated-share', '0.05']);
-    expect(out.join('')).toMatch(/5\.0% animations, 10 frames judged each/);
+    expect(await cost(['--images', '1000000', '--borderline-rate', '0.05', '--animated-share', '0.05'])).toMatch(/5\.0% animations, 10 frames judged each/);
   });
 });

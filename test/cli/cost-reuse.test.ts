@@ -3,30 +3,14 @@
  * cent per 1,000 images is the aim; docs/operating.md, "What it costs", says what remains and why),
  * what full state-machine logging would add, and what repeated decisions (--duplicate-rate) save.
  */
-import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { estimateMonthlyCost, type AslDefinition, type CostEstimate } from '../../functions/lib/cost-model.ts';
-import { registerCost } from '../../cli/commands/cost.ts';
+import { estimateMonthlyCost, type CostEstimate } from '../../functions/lib/cost-model.ts';
+import { cost, definition } from './cost-helpers.ts';
 
-const definition = JSON.parse(readFileSync(new URL('../../statemachine/moderation.asl.json', import.meta.url), 'utf8')) as AslDefinition;
 const base = { images: 1_000_000, borderlineRate: 0.05, workflow: 'EXPRESS' as const, reviewModelId: 'amazon.nova-lite-v1:0' };
 const service = (estimate: CostEstimate, name: string) => estimate.services.find((s) => s.service.startsWith(name));
 /** Per 1,000 images, everything but Rekognition and Bedrock. */
 const overhead = (estimate: CostEstimate) => estimate.services.filter((s) => s.service !== 'Rekognition' && s.service !== 'Bedrock').reduce((sum, s) => sum + s.per1000Usd, 0);
-
-async function cost(args: string[]): Promise<string> {
-  const out: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out.push(String(chunk));
-    return true;
-  });
-  const program = new Command('moderation').exitOverride();
-  registerCost(program);
-  await program.parseAsync(['node', 'moderation', 'cost', ...args]);
-  vi.restoreAllMocks();
-  return out.join('');
-}
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -1,5 +1,4 @@
 /** The cost model: paths counted from the ASL, tiers, Express vs Standard, every assumption and price stated. */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   dynamoItemBytes,
@@ -8,13 +7,12 @@ import {
   rekognitionTiers,
   reviewInputTokens,
   sampleDecisionItems,
-  type AslDefinition,
   type CostEstimate,
 } from '../../functions/lib/cost-model.ts';
 import { PRICES, PRICES_AS_OF } from '../../functions/lib/pricing.ts';
 import { describeEstimate } from '../../cli/commands/cost.ts';
+import { definition } from './cost-helpers.ts';
 
-const definition = JSON.parse(readFileSync(new URL('../../statemachine/moderation.asl.json', import.meta.url), 'utf8')) as AslDefinition;
 const service = (estimate: CostEstimate, name: string) => estimate.services.find((s) => s.service.startsWith(name));
 
 describe('cost model', () => {

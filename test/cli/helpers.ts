@@ -15,7 +15,7 @@ import { startLocalStack, type DetectorFactory, type LocalStack, type LocalStack
 import { resolveTarget, serveFile, type ServeInfo, type Target, type TargetNames } from '../../cli/target.ts';
 import { decisionStoreOf } from '../../cli/stores.ts';
 import type { DecisionRecord } from '../../functions/lib/types.ts';
-import { eventually as pollUntil } from '../local/stack-helpers.ts';
+import { eventually as pollUntil, RETRY_NOW } from '../local/stack-helpers.ts';
 
 type Label = { Name: string; ParentName: string; TaxonomyLevel: number; Confidence: number };
 
@@ -68,8 +68,6 @@ export interface TestStack {
   rekognition: FakeRekognition;
   close(): Promise<void>;
 }
-
-export const RETRY_NOW = { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 };
 
 /** One local stack for a test file, announced in <home>/serve.json like `moderation serve` does. */
 export async function startTestStack(options: Partial<LocalStackOptions> = {}): Promise<TestStack> {

@@ -9,13 +9,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { startDetectorEndpoint, type DetectRequest } from '../../local/detector/server.ts';
 import { EXPIRED_ADAPTERS_ENV } from '../../local/detector/adapters.ts';
 import { metrics } from '../../functions/observability.ts';
-import type { DecisionRecord } from '../../functions/lib/types.ts';
-import { eventually, jpeg, tempHome } from './stack-helpers.ts';
+import { automatedRecord, jpeg, RETRY_NOW, tempHome } from './stack-helpers.ts';
 
 const ADAPTER = 'arn:aws:rekognition:us-east-1:123456789012:project/kids-adapter/version/kids-adapter.2026-01-15T10.00.00/1768471200000';
 
@@ -28,11 +27,7 @@ describe('a policy with a custom moderation adapter (local stack, local detector
   const savedEnv = { ...process.env };
   const added = vi.spyOn(metrics, 'addMetric');
 
-  const recordFor = (key: string) =>
-    eventually(async () => {
-      const { Items = [] } = await table.send(new ScanCommand({ TableName: stack.names.decisionTable }));
-      return (Items as DecisionRecord[]).find((r) => r.key === key && r.kind === 'automated');
-    }, 30_000);
+  const recordFor = (key: string) => automatedRecord(stack, table, key, 30_000);
 
   beforeAll(async () => {
     delete process.env.AWS_ACCESS_KEY_ID;
@@ -53,7 +48,7 @@ describe('a policy with a custom moderation adapter (local stack, local detector
             },
           }),
       },
-      retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
+      retryIntervalOverrides: RETRY_NOW,
       quiet: true,
       visibilityTimeoutSeconds: 5,
       reuseDecisions: false,

@@ -11,7 +11,7 @@ import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjec
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, type LocalStack } from '../../local/stack.ts';
-import { eventually, imageRecords, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { automatedRecord, eventually, RETRY_NOW, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 import { sceneJpeg, transformedCopies } from '../../bench/scenes.ts';
 
 describe('content reuse in the local stack', () => {
@@ -22,10 +22,7 @@ describe('content reuse in the local stack', () => {
   let table: DynamoDBDocumentClient;
   const savedEnv = { ...process.env };
 
-  const decisionFor = (key: string) =>
-    eventually(async () => {
-      return (await imageRecords(stack, table, key)).find((r) => r.kind === 'automated');
-    });
+  const decisionFor = (key: string) => automatedRecord(stack, table, key);
   const callsFor = (key: string) => rekognition.calls.filter((c) => c.body.Image?.S3Object?.Name === key).length;
 
   beforeAll(async () => {
@@ -35,7 +32,7 @@ describe('content reuse in the local stack', () => {
     stack = await startLocalStack({
       home: home.dir,
       detector: { endpoint: rekognition.endpoint },
-      retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
+      retryIntervalOverrides: RETRY_NOW,
       quiet: true,
       visibilityTimeoutSeconds: 5,
       // The fake answers by key: reuse is switched on here on purpose (stack-helpers.ts turns it off).

@@ -10,15 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, GetParameterHistoryCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { startLocalSsm } from '../../local/ssm.ts';
 import { presetPolicy } from '../../functions/lib/policy.ts';
 import { parsePolicySet, policySetParameterValue } from '../../functions/lib/policy-set.ts';
-import type { DecisionRecord } from '../../functions/lib/types.ts';
-import { eventually, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { automatedRecord, eventually, jpeg, RETRY_NOW, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 
-const retryIntervalOverrides = { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 };
+const retryIntervalOverrides = RETRY_NOW;
 // The fake detector: 'borderline' in the key → Explicit 60.1 (standard: REVIEW; strict: REJECT at 50).
 const TENANTS = `
 policies:
@@ -39,16 +38,7 @@ describe('the live policy on the local stack', () => {
   let uploads = 0;
 
   /** The automated record of one key, once it exists (the whole item, from the table). */
-  const decisionOf = (key: string, timeoutMs = 15_000) =>
-    eventually(async () => {
-      const { Items = [] } = await table.send(
-        new QueryCommand({ TableName: stack.names.decisionTable, IndexName: 'byImage', KeyConditionExpression: 'imageKey = :k', ExpressionAttributeValues: { ':k': `${stack.names.uploadsBucket}/${key}` } }),
-      );
-      const auto = Items.find((item) => item.sk === 'DECISION#auto');
-      if (!auto) return undefined;
-      const { Item } = await table.send(new GetCommand({ TableName: stack.names.decisionTable, Key: { pk: auto.pk, sk: auto.sk } }));
-      return Item as DecisionRecord | undefined;
-    }, timeoutMs);
+  const decisionOf = (key: string) => automatedRecord(stack, table, key);
   const upload = async (prefix: string) => {
     const key = `${prefix}borderline-${++uploads}.jpg`;
     await s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: key, Body: await jpeg(), ContentType: 'image/jpeg' }));

@@ -8,7 +8,7 @@ import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObject
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { localClientConfig, startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { checkServingGate, statusTagIn, tagKeysWritten } from '../../local/serving-gate.ts';
-import { eventually, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { eventually, jpeg, RETRY_NOW, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 
 describe('serving gate (pure)', () => {
   const gate = { bucket: 'uploads', prefix: 'uploads/', pipelineAccessKeys: ['local'] };
@@ -46,7 +46,7 @@ describe('serving gate (local stack)', () => {
 
   beforeAll(async () => {
     rekognition = await startFakeRekognition();
-    stack = await startLocalStack({ home: home.dir, detector: { endpoint: rekognition.endpoint }, quiet: true, persistQueues: false, retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 } });
+    stack = await startLocalStack({ home: home.dir, detector: { endpoint: rekognition.endpoint }, quiet: true, persistQueues: false, retryIntervalOverrides: RETRY_NOW });
     const config = localClientConfig(stack);
     pipeline = new S3Client(config.s3);
     // A platform's own client: its own keys, like boto3 or an app server against `moderation serve`.

@@ -17,6 +17,9 @@ import type { DecisionRecord } from '../../functions/lib/types.ts';
 // (functions/content-reuse.ts). Tests of reuse pass `reuseDecisions: true` to startLocalStack.
 process.env.REUSE_DECISIONS ??= 'off';
 
+/** Retries without waiting: a test stack's retryIntervalOverrides. */
+export const RETRY_NOW = { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 };
+
 export interface FakeRekognitionCall {
   target: string;
   body: { Image?: { S3Object?: { Bucket?: string; Name?: string; Version?: string }; Bytes?: string }; MinConfidence?: number };
@@ -115,4 +118,9 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
  */
 export function imageRecords(stack: { names: { decisionTable: string; uploadsBucket: string; statusShards: number } }, client: DynamoDBDocumentClient, key: string): Promise<DecisionRecord[]> {
   return new DynamoDecisionStore({ client, tableName: stack.names.decisionTable, statusShards: stack.names.statusShards }).imageHistory(stack.names.uploadsBucket, key);
+}
+
+/** The automated record of one image, once it exists (polled through imageRecords). */
+export function automatedRecord(stack: Parameters<typeof imageRecords>[0], client: DynamoDBDocumentClient, key: string, timeoutMs = 15_000): Promise<DecisionRecord> {
+  return eventually(async () => (await imageRecords(stack, client, key)).find((r) => r.kind === 'automated'), timeoutMs);
 }

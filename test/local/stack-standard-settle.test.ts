@@ -17,7 +17,7 @@ import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { localClientConfig, startLocalStack, type LocalStack } from '../../local/stack.ts';
 import { buildS3Notification } from '../../functions/lib/s3-event.ts';
 import type { Job, ModerationState } from '../../functions/lib/types.ts';
-import { eventually, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { eventually, jpeg, RETRY_NOW, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 
 const TIMEOUT_SECONDS = 3;
 
@@ -52,7 +52,7 @@ describe('local stack (STANDARD): executions that end badly are settled, and a r
           return handler(state);
         }) as never,
       },
-      retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
+      retryIntervalOverrides: RETRY_NOW,
       persistQueues: false,
       quiet: true,
     });

@@ -11,7 +11,7 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { localClientConfig, startLocalStack, type DetectorStartOptions, type LocalStack } from '../../local/stack.ts';
 import type { ModerationState } from '../../functions/lib/types.ts';
-import { eventually, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { eventually, jpeg, RETRY_NOW, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 
 describe('local stack (STANDARD, contextual review on)', () => {
   const home = tempHome();
@@ -45,7 +45,7 @@ describe('local stack (STANDARD, contextual review on)', () => {
           return { ...state, review: { decision: 'REJECT', reason: 'the stub saw enough', categories: ['Explicit'], modelId: 'stub.model-v1', durationMs: 1 } };
         }) as never,
       },
-      retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
+      retryIntervalOverrides: RETRY_NOW,
       quiet: true,
     });
     const config = localClientConfig(stack);

@@ -10,9 +10,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localClientConfig, startLocalStack, LocalStackConfigurationError, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 import { DynamoDecisionStore } from '../../functions/store/decision-store.ts';
-import { eventually, imageRecords, jpeg, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
+import { eventually, imageRecords, jpeg, RETRY_NOW, startFakeRekognition, tempHome, type FakeRekognition } from './stack-helpers.ts';
 
-const retryIntervalOverrides = { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 };
+const retryIntervalOverrides = RETRY_NOW;
 
 describe('local stack (EXPRESS) with the real handlers', () => {
   const home = tempHome();

@@ -11,11 +11,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DetectFacesCommand, DetectLabelsCommand, DetectModerationLabelsCommand, DetectTextCommand, RekognitionClient, type DetectTextCommandOutput, type FaceDetail } from '@aws-sdk/client-rekognition';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import sharp from 'sharp';
-import { LocalWorkflow, type StepFunction } from '../../local/workflow.ts';
-import { fakeDecisionTable, fakeQueue, fakeS3 } from './fakes.ts';
+import type { LocalWorkflow } from '../../local/workflow.ts';
+import { fakeDecisionTable, fakeQueue, fakeS3, loadHandlers, QUARANTINE, UPLOADS, useWorkflowEnv, workflowOf } from './fakes.ts';
 import type { DecisionRecord, Job, ModerationState } from '../../functions/lib/types.ts';
 
-const UPLOADS = 'uploads-bucket';
 const POLICY = {
   name: 'analysed',
   rules: { Explicit: { reject: 80, review: 50 }, 'Swimwear or Underwear': 'allow' },
@@ -24,19 +23,7 @@ const POLICY = {
   faces: { childSafety: { confidence: 50 } },
 };
 
-Object.assign(process.env, {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  DECISION_TABLE: 'decisions',
-  UPLOADS_BUCKET: UPLOADS,
-  QUARANTINE_BUCKET: 'quarantine-bucket',
-  DEAD_LETTER_QUEUE_URL: 'http://sqs.local/000000000000/moderation-dlq',
-  REVIEW_MODEL_ID: 'amazon.nova-lite-v1:0',
-  POWERTOOLS_LOG_LEVEL: 'SILENT',
-  POWERTOOLS_METRICS_DISABLED: 'true',
-  MODERATION_POLICY: JSON.stringify(POLICY),
-});
+useWorkflowEnv({ REVIEW_MODEL_ID: 'amazon.nova-lite-v1:0', MODERATION_POLICY: JSON.stringify(POLICY) });
 
 const s3 = fakeS3();
 const table = fakeDecisionTable();
@@ -47,14 +34,8 @@ const bedrock = mockClient(BedrockRuntimeClient);
 let workflow: LocalWorkflow;
 
 beforeAll(async () => {
-  const load = async (name: string) => ((await import(`../../functions/${name}.ts`)) as { handler: StepFunction }).handler;
-  const functions = { detect: await load('detect'), review: await load('review'), record: await load('record'), apply: await load('apply'), fail: await load('fail') };
   // Contextual review on: what must never reach the LLM is checked against a model that would approve anything.
-  workflow = new LocalWorkflow({
-    substitutions: { DetectFunctionArn: 'detect', ReviewFunctionArn: 'review', RecordFunctionArn: 'record', ApplyFunctionArn: 'apply', FailFunctionArn: 'fail', ContextualReview: 'enabled' },
-    functions,
-    retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
-  });
+  workflow = workflowOf(await loadHandlers(), 'enabled');
 });
 
 afterEach(() => {
@@ -212,7 +193,7 @@ describe('analysis in the workflow', () => {
       // What is stored of a face: no gender, no landmarks.
       expect(record.analysis?.faces?.[0]).toMatchObject({ ageRange: { low: 17, high: 23 }, smile: true, eyesOpen: true, sunglasses: false, emotions: [{ type: 'HAPPY', confidence: 96.2 }, { type: 'CALM', confidence: 2.1 }] });
       expect(JSON.stringify(record.analysis)).not.toMatch(/Female|gender|eyeLeft/i);
-      expect(s3.get('quarantine-bucket', `${UPLOADS}/${record.key}`)).toBeDefined();
+      expect(s3.get(QUARANTINE, `${UPLOADS}/${record.key}`)).toBeDefined();
     });
 
     it('18: the rule does not apply; swimwear stays allowed', async () => {

@@ -17,6 +17,48 @@ import {
 } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
+import { LocalWorkflow, type StepFunction } from '../../local/workflow.ts';
+
+export const UPLOADS = 'uploads-bucket';
+export const QUARANTINE = 'quarantine-bucket';
+export const DLQ_URL = 'http://sqs.local/000000000000/moderation-dlq';
+
+/**
+ * The environment the handlers read, set before they are imported (loadHandlers): fake credentials,
+ * the table, the buckets, the dead-letter queue, quiet logs and metrics; `settings` adds the policy and the rest.
+ */
+export function useWorkflowEnv(settings: Record<string, string>): void {
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    DECISION_TABLE: 'decisions',
+    UPLOADS_BUCKET: UPLOADS,
+    QUARANTINE_BUCKET: QUARANTINE,
+    DEAD_LETTER_QUEUE_URL: DLQ_URL,
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    ...settings,
+  });
+}
+
+const STEPS = ['detect', 'review', 'record', 'apply', 'fail'] as const;
+export type Handlers = Record<(typeof STEPS)[number], StepFunction>;
+
+/** The real handlers, imported now (so after vi.resetModules, new module instances). */
+export async function loadHandlers(): Promise<Handlers> {
+  const entries = await Promise.all(STEPS.map(async (step) => [step, ((await import(`../../functions/${step}.ts`)) as { handler: StepFunction }).handler] as const));
+  return Object.fromEntries(entries) as Handlers;
+}
+
+/** The state machine over `functions`, with retries immediate. Building one validates the definition (about half a second). */
+export function workflowOf(functions: Handlers, contextualReview: 'enabled' | 'disabled' = 'disabled'): LocalWorkflow {
+  return new LocalWorkflow({
+    substitutions: { DetectFunctionArn: 'detect', ReviewFunctionArn: 'review', RecordFunctionArn: 'record', ApplyFunctionArn: 'apply', FailFunctionArn: 'fail', ContextualReview: contextualReview },
+    functions,
+    retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
+  });
+}
 
 export interface StoredObject {
   body: Buffer;

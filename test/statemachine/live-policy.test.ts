@@ -10,24 +10,14 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import sharp from 'sharp';
-import { LocalWorkflow, type ExecutionResult, type StepFunction } from '../../local/workflow.ts';
-import { fakeDecisionTable, fakeQueue, fakeS3 } from './fakes.ts';
+import type { ExecutionResult, LocalWorkflow } from '../../local/workflow.ts';
+import { fakeDecisionTable, fakeQueue, fakeS3, loadHandlers, UPLOADS, useWorkflowEnv, workflowOf } from './fakes.ts';
 import { presetPolicy } from '../../functions/lib/policy.ts';
 import type { Job, ModerationState } from '../../functions/lib/types.ts';
 
-const UPLOADS = 'uploads-bucket';
 const PARAMETER = '/test/policy';
 
-Object.assign(process.env, {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  DECISION_TABLE: 'decisions',
-  UPLOADS_BUCKET: UPLOADS,
-  QUARANTINE_BUCKET: 'quarantine-bucket',
-  DEAD_LETTER_QUEUE_URL: 'http://sqs.local/000000000000/moderation-dlq',
-  POWERTOOLS_LOG_LEVEL: 'SILENT',
-  POWERTOOLS_METRICS_DISABLED: 'true',
+useWorkflowEnv({
   // The fallback, never used while the parameter is set.
   MODERATION_POLICY: 'permissive',
   POLICY_PARAMETER: PARAMETER,
@@ -42,12 +32,7 @@ const ssm = mockClient(SSMClient);
 let workflow: LocalWorkflow;
 
 beforeAll(async () => {
-  const load = async (name: string) => ((await import(`../../functions/${name}.ts`)) as { handler: StepFunction }).handler;
-  workflow = new LocalWorkflow({
-    substitutions: { DetectFunctionArn: 'detect', ReviewFunctionArn: 'review', RecordFunctionArn: 'record', ApplyFunctionArn: 'apply', FailFunctionArn: 'fail', ContextualReview: 'disabled' },
-    functions: { detect: await load('detect'), review: await load('review'), record: await load('record'), apply: await load('apply'), fail: await load('fail') },
-    retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
-  });
+  workflow = workflowOf(await loadHandlers());
 });
 
 afterEach(() => {

@@ -8,28 +8,16 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { BedrockRuntimeClient, ConverseCommand, type ConverseCommandOutput } from '@aws-sdk/client-bedrock-runtime';
 import sharp from 'sharp';
-import { LocalWorkflow, type ExecutionResult, type StepFunction } from '../../local/workflow.ts';
-import { fakeDecisionTable, fakeQueue, fakeS3 } from './fakes.ts';
+import type { ExecutionResult, LocalWorkflow } from '../../local/workflow.ts';
+import { DLQ_URL, fakeDecisionTable, fakeQueue, fakeS3, loadHandlers, QUARANTINE, UPLOADS, useWorkflowEnv, workflowOf, type Handlers } from './fakes.ts';
 import type { Job, ModerationState } from '../../functions/lib/types.ts';
 import { humanRecord } from '../../functions/lib/decision.ts';
 import { recordIdOf } from '../../functions/store/table-schema.ts';
 
-const UPLOADS = 'uploads-bucket';
-const QUARANTINE = 'quarantine-bucket';
-const DLQ_URL = 'http://sqs.local/000000000000/moderation-dlq';
 const MODEL = 'amazon.nova-lite-v1:0';
 
-Object.assign(process.env, {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  DECISION_TABLE: 'decisions',
-  UPLOADS_BUCKET: UPLOADS,
-  QUARANTINE_BUCKET: QUARANTINE,
-  DEAD_LETTER_QUEUE_URL: DLQ_URL,
+useWorkflowEnv({
   REVIEW_MODEL_ID: MODEL,
-  POWERTOOLS_LOG_LEVEL: 'SILENT',
-  POWERTOOLS_METRICS_DISABLED: 'true',
   // Explicit content: reject at 80, review from 50.
   MODERATION_POLICY: JSON.stringify({ name: 'test', rules: { Explicit: { reject: 80, review: 50 } } }),
 });
@@ -40,17 +28,10 @@ const queue = fakeQueue();
 const rekognition = mockClient(RekognitionClient);
 const bedrock = mockClient(BedrockRuntimeClient);
 
-let functions: Record<string, StepFunction>;
+let functions: Handlers;
 
 beforeAll(async () => {
-  const load = async (name: string) => ((await import(`../../functions/${name}.ts`)) as { handler: StepFunction }).handler;
-  functions = {
-    detect: await load('detect'),
-    review: await load('review'),
-    record: await load('record'),
-    apply: await load('apply'),
-    fail: await load('fail'),
-  };
+  functions = await loadHandlers();
 });
 
 afterEach(() => {
@@ -63,18 +44,7 @@ const workflows = new Map<string, LocalWorkflow>();
 function workflow(contextualReview: 'enabled' | 'disabled' = 'enabled'): LocalWorkflow {
   const cached = workflows.get(contextualReview);
   if (cached) return cached;
-  const created = new LocalWorkflow({
-    substitutions: {
-      DetectFunctionArn: 'detect',
-      ReviewFunctionArn: 'review',
-      RecordFunctionArn: 'record',
-      ApplyFunctionArn: 'apply',
-      FailFunctionArn: 'fail',
-      ContextualReview: contextualReview,
-    },
-    functions,
-    retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
-  });
+  const created = workflowOf(functions, contextualReview);
   workflows.set(contextualReview, created);
   return created;
 }

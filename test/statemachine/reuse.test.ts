@@ -9,51 +9,24 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
-import { LocalWorkflow, type StepFunction } from '../../local/workflow.ts';
-import { fakeDecisionTable, fakeQueue, fakeS3 } from './fakes.ts';
+import type { LocalWorkflow } from '../../local/workflow.ts';
+import { fakeDecisionTable, fakeQueue, fakeS3, loadHandlers, QUARANTINE, UPLOADS, useWorkflowEnv, workflowOf, type Handlers } from './fakes.ts';
 import type { DecisionRecord, Job, ModerationState } from '../../functions/lib/types.ts';
 import { humanRecord } from '../../functions/lib/decision.ts';
 import { recordIdOf } from '../../functions/store/table-schema.ts';
 import { sceneJpeg, transformedCopies } from '../../bench/scenes.ts';
 
-const UPLOADS = 'uploads-bucket';
 const POLICY = { name: 'test', rules: { Explicit: { reject: 80, review: 50 } } };
 
-Object.assign(process.env, {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  DECISION_TABLE: 'decisions',
-  UPLOADS_BUCKET: UPLOADS,
-  QUARANTINE_BUCKET: 'quarantine-bucket',
-  DEAD_LETTER_QUEUE_URL: 'http://sqs.local/000000000000/moderation-dlq',
-  POWERTOOLS_LOG_LEVEL: 'SILENT',
-  POWERTOOLS_METRICS_DISABLED: 'true',
-  MODERATION_POLICY: JSON.stringify(POLICY),
-});
+useWorkflowEnv({ MODERATION_POLICY: JSON.stringify(POLICY) });
 
 const s3 = fakeS3();
 const table = fakeDecisionTable();
 fakeQueue();
 const rekognition = mockClient(RekognitionClient);
 
-const STEPS = ['detect', 'review', 'record', 'apply', 'fail'] as const;
-type Handlers = Record<(typeof STEPS)[number], StepFunction>;
 let handlers: Handlers;
 let addMetric: ReturnType<typeof vi.spyOn>;
-
-async function loadHandlers(): Promise<Handlers> {
-  const entries = await Promise.all(STEPS.map(async (step) => [step, ((await import(`../../functions/${step}.ts`)) as { handler: StepFunction }).handler] as const));
-  return Object.fromEntries(entries) as Handlers;
-}
-
-function workflowOf(functions: Handlers): LocalWorkflow {
-  return new LocalWorkflow({
-    substitutions: { DetectFunctionArn: 'detect', ReviewFunctionArn: 'review', RecordFunctionArn: 'record', ApplyFunctionArn: 'apply', FailFunctionArn: 'fail', ContextualReview: 'disabled' },
-    functions,
-    retryIntervalOverrides: { Detect: 0, Review: 0, Record: 0, Apply: 0, RecordFailure: 0 },
-  });
-}
 
 let workflow: LocalWorkflow;
 
@@ -98,7 +71,7 @@ const explicit = (confidence: number) => ({
 });
 const calls = () => rekognition.commandCalls(DetectModerationLabelsCommand).length;
 const statusTag = (key: string) => s3.get(UPLOADS, key)?.tags.find((tag) => tag.Key === 'moderation-status')?.Value;
-const quarantined = (key: string) => s3.get('quarantine-bucket', `${UPLOADS}/${key}`) !== undefined;
+const quarantined = (key: string) => s3.get(QUARANTINE, `${UPLOADS}/${key}`) !== undefined;
 const reusedMetrics = () => addMetric.mock.calls.filter((args: unknown[]) => args[0] === 'ReusedDecisions').length;
 
 describe('identical bytes', () => {
