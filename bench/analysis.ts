@@ -14,26 +14,23 @@
 import '../local/polyfills.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
 import { DetectFacesCommand, DetectLabelsCommand, DetectTextCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { startDetectorEndpoint } from '../local/detector/server.ts';
+import { benchArgs, usageError } from './args.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    concurrency: { type: 'string', default: '1' },
-    workers: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  rounds: { type: 'string', default: '3' },
+  concurrency: { type: 'string', default: '1' },
+  workers: { type: 'string', default: '1' },
+  json: { type: 'boolean', default: false },
 });
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 const WORKERS = Number(values.workers);
 if (![ROUNDS, CONCURRENCY, WORKERS].every((v) => Number.isInteger(v) && v >= 1)) {
-  console.error('usage: npm run bench:analysis -- [--rounds R] [--concurrency C] [--workers W] [--json]');
-  process.exit(1);
+  usageError(import.meta.url, '--rounds, --concurrency and --workers take whole numbers of 1 or more');
 }
 const log = (line: string) => {
   if (!values.json) process.stderr.write(`${line}\n`);

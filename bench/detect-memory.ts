@@ -19,9 +19,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { ObjectStore } from '../functions/store/object-store.ts';
+import { benchArgs, usageError } from './args.ts';
 
 const here = fileURLToPath(import.meta.url);
 
@@ -30,8 +30,9 @@ if (process.argv[2] === '--child') {
   process.exit(0);
 }
 
-const { values } = parseArgs({ options: { memory: { type: 'string', default: '256,512,1024' }, json: { type: 'boolean', default: false } } });
+const values = benchArgs(import.meta.url, { memory: { type: 'string', default: '256,512,1024' }, json: { type: 'boolean', default: false } });
 const memories = values.memory.split(',').map(Number);
+if (!memories.every((mb) => Number.isInteger(mb) && mb >= 128 && mb <= 10_240)) usageError(import.meta.url, '--memory takes Lambda memory sizes in MB (128 to 10240), comma-separated');
 const sharp = (await import('sharp')).default;
 const { sceneSvg } = await import('./scenes.ts');
 const { decodeBudgetBytes } = await import('../functions/lib/image.ts');

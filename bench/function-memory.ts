@@ -15,11 +15,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { PROJECT_ROOT } from '../infra/function-bundling.ts';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
+const values = benchArgs(import.meta.url, { json: { type: 'boolean', default: false } });
 const dir = mkdtempSync(join(tmpdir(), 'function-memory-'));
 const now = new Date().toISOString();
 const job = { jobId: 'c'.repeat(40), bucket: 'uploads', key: 'uploads/u-1/photo.jpg', eTag: 'd41d8cd98f00b204e9800998ecf8427e', uploader: 'u-1', eventTime: now, receivedAt: now };

@@ -9,9 +9,9 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { machine, renderFigures, renderTable, type ScenarioResult } from '../test/reliability/harness.ts';
 import { badInputsScenario, bedrockScenario, crashScenario, duplicatesScenario, throttleScenario } from '../test/reliability/scenarios.ts';
+import { benchArgs, usageError } from './args.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -31,14 +31,12 @@ const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
   crash: () => crashScenario({ images: 600, killAt: 0.4 }),
 };
 
-const { values } = parseArgs({
-  options: {
-    only: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    // Internal: run one scenario in this process and print its result as JSON.
-    scenario: { type: 'string' },
-  },
+const values = benchArgs(import.meta.url, {
+  only: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  // Internal: run one scenario in this process and print its result as JSON.
+  scenario: { type: 'string' },
 });
 
 if (values.scenario) {
@@ -51,7 +49,7 @@ if (values.scenario) {
 }
 
 const names = values.only ? values.only.split(',').map((s) => s.trim()) : Object.keys(SCENARIOS);
-for (const name of names) if (!SCENARIOS[name]) throw new Error(`unknown scenario "${name}"; one of ${Object.keys(SCENARIOS).join(', ')}`);
+for (const name of names) if (!SCENARIOS[name]) usageError(import.meta.url, `unknown scenario "${name}"; one of ${Object.keys(SCENARIOS).join(', ')}`);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function runScenario(name: string): Promise<ScenarioResult> {

@@ -15,21 +15,20 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { bandKeys, hammingDistance, NEAR_DUPLICATE_MAX_DISTANCE, perceptualHash, PerceptualHashError } from '../functions/lib/perceptual-hash.ts';
 import { InMemoryContentIndex } from '../functions/store/content-index.ts';
 import { sceneJpeg, sceneSvg, transformedCopies } from './scenes.ts';
+import { benchArgs, usageError } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    scenes: { type: 'string', default: '200' },
-    similar: { type: 'string', default: '50' },
-    json: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  scenes: { type: 'string', default: '200' },
+  similar: { type: 'string', default: '50' },
+  json: { type: 'boolean', default: false },
 });
 const SCENES = Number(values.scenes);
 const SIMILAR = Number(values.similar);
+if (![SCENES, SIMILAR].every((v) => Number.isInteger(v) && v >= 2)) usageError(import.meta.url, '--scenes and --similar take whole numbers of 2 or more');
 const log = (line: string) => {
   if (!values.json) process.stdout.write(`${line}\n`);
 };

@@ -23,7 +23,6 @@ import '../local/polyfills.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { localClientConfig, startLocalStack } from '../local/stack.ts';
@@ -32,25 +31,23 @@ import { clientsFor } from '../cli/target.ts';
 import type { ModerationDecisionEvent } from '../functions/lib/decision-event.ts';
 import { gradientJpeg } from './scenes.ts';
 import { cpuSince, cpuSnapshot, type CpuSnapshot } from './cpu-time.ts';
+import { benchArgs, usageError } from './args.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const { values } = parseArgs({
-  options: {
-    images: { type: 'string', default: '200' },
-    concurrency: { type: 'string', default: '8' },
-    pollers: { type: 'string' },
-    'latency-samples': { type: 'string', default: '10' },
-    analyze: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  },
+const values = benchArgs(import.meta.url, {
+  images: { type: 'string', default: '200' },
+  concurrency: { type: 'string', default: '8' },
+  pollers: { type: 'string' },
+  'latency-samples': { type: 'string', default: '10' },
+  analyze: { type: 'string' },
+  json: { type: 'boolean', default: false },
 });
 const N = Number(values.images);
 const CONCURRENCY = Number(values.concurrency);
 const LATENCY_SAMPLES = Number(values['latency-samples']);
 if (![N, CONCURRENCY].every((v) => Number.isInteger(v) && v >= 1) || !Number.isInteger(LATENCY_SAMPLES) || LATENCY_SAMPLES < 0) {
-  console.error('usage: npm run bench -- [--images N] [--concurrency C] [--pollers P] [--latency-samples K] [--analyze labels,faces,text] [--json]');
-  process.exit(1);
+  usageError(import.meta.url, '--images and --concurrency take whole numbers of 1 or more, --latency-samples of 0 or more');
 }
 /** Uploads that warm the pipeline (first invocations, JIT) before it is measured. */
 const WARM_UPLOADS = 4;

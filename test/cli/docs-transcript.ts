@@ -112,10 +112,14 @@ try {
   await moderation(['audit', '--key', 'uploads/alice/borderline-skin-bands.jpg']);
   await moderation(['audit', '--uploader', 'carol']);
   await moderation(['audit', '--category', 'Explicit', '--status', 'REJECTED']);
-  await moderation(['audit', '--status', 'REJECTED,REVIEW,FAILED', '--since', '2026-11-01', '--until', '2026-11-30', '--format', 'csv', '--limit', '3']);
+  // This month, whenever the transcript is made: a fixed month would show an empty CSV once it has passed.
+  const now = new Date();
+  const month = now.toISOString().slice(0, 7);
+  const monthEnd = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
+  await moderation(['audit', '--status', 'REJECTED,REVIEW,FAILED', '--since', `${month}-01`, '--until', monthEnd, '--format', 'csv', '--limit', '3']);
   await moderation(['audit', '--status', 'REVIEW', '--format', 'json', '--limit', '1']);
-  await moderation(['audit', 'export', 'november.csv', '--since', '2026-11-01', '--until', '2026-11-30']);
-  appendFileSync(transcript, `\n$ head -3 november.csv\n${readFileSync(join(workdir, 'november.csv'), 'utf8').split('\n').slice(0, 3).join('\n')}\n`);
+  await moderation(['audit', 'export', `${month}.csv`, '--since', `${month}-01`, '--until', monthEnd]);
+  appendFileSync(transcript, `\n$ head -3 ${month}.csv\n${readFileSync(join(workdir, `${month}.csv`), 'utf8').split('\n').slice(0, 3).join('\n')}\n`);
 
   note('review');
   const pending = await moderation(['review', 'list']);
