@@ -152,7 +152,7 @@ async function show(target: Target, history: number, flags: ShowFlags): Promise<
 }
 
 /** The routes, the default and the policies they pick, as a table, then the warnings. */
-function describeSet(set: PolicySet): string[] {
+export function describeSet(set: PolicySet): string[] {
   const policyRow = (name: string) => {
     const policy = set.policies[name]!;
     return { policy: name, version: policy.version, MinConfidence: policy.minConfidence };
@@ -164,7 +164,8 @@ function describeSet(set: PolicySet): string[] {
   return [renderTable(rows, ['route', 'policy', 'version', 'MinConfidence']), ...set.warnings.map((warning) => `warning: ${escapeControl(warning)}`)];
 }
 
-function summaryOf(set: PolicySet) {
+/** A policy set as `--json` prints it: its version, routes, default and the version of each policy. */
+export function summaryOf(set: PolicySet) {
   return {
     policySet: {
       kind: set.kind,

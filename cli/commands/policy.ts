@@ -1,15 +1,15 @@
 /**
- * `moderation policy validate FILE` and `moderation policy what-if FILE`: check a policy, and see
+ * `moderation policy validate FILE` (a policy or a policy set) and `moderation policy what-if FILE`: check a policy, and see
  * what it would have changed on recent decisions (functions/lib/what-if.ts) before anyone deploys it.
  * `policy push` and `policy show` (the live policy) are in cli/live-policy.ts.
  */
 import type { Command } from 'commander';
-import { resolvePolicy, type Policy } from '../../functions/lib/policy.ts';
+import type { Policy } from '../../functions/lib/policy.ts';
 import { refuseAnalysesNotEnabled } from '../../functions/lib/analysis-policy.ts';
 import { whatIf, type WhatIfReport } from '../../functions/lib/what-if.ts';
 import { resolvePolicySet, routePolicy } from '../../functions/lib/policy-set.ts';
 import type { Decision } from '../../functions/lib/types.ts';
-import { registerLivePolicy } from '../live-policy.ts';
+import { describeSet, registerLivePolicy, summaryOf as summaryOfSet } from '../live-policy.ts';
 import { addTargetOptions, parseInteger, parseWhen, plural, withTarget, type TargetFlags } from '../flags.ts';
 import { renderTable, escapeControl, type Row } from '../output.ts';
 import { decisionStoreOf } from '../stores.ts';
@@ -26,15 +26,34 @@ export function registerPolicy(program: Command): void {
 
   policy
     .command('validate')
-    .argument('<file|preset>', 'a policy file (YAML or JSON) or a preset: strict, standard, permissive')
-    .description('validate a policy: every problem names the field and the value; prints its version and MinConfidence')
+    .argument('<file|preset>', 'a policy or policy set file (YAML or JSON) or a preset: strict, standard, permissive')
+    .description('validate a policy or a policy set: every problem names the field and the value; prints the version and MinConfidence of each policy')
     .option('--json', 'print the compiled policy as JSON')
     .option('--stack <name>', 'also check it against this deployed stack: refused if it needs an analysis (labels, faces, text) the stack does not enable')
     .action(async (spec: string, flags: { json?: boolean; stack?: string }) => {
-      const compiled = resolvePolicy(spec);
+      // What `policy push` publishes is a policy set; a plain policy or a preset is a set of one.
+      const set = resolvePolicySet(spec);
       if (flags.stack !== undefined) {
-        await withTarget({ stack: flags.stack }, async (target) => refuseAnalysesNotEnabled([compiled], target.names.analysisEnabled, target.description));
+        await withTarget({ stack: flags.stack }, async (target) => refuseAnalysesNotEnabled(Object.values(set.policies), target.names.analysisEnabled, target.description));
       }
+      if (set.kind === 'set') {
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(summaryOfSet(set))}\n`);
+          return;
+        }
+        const names = Object.keys(set.policies);
+        const lines = [
+          `policy set ${set.version} is valid: ${plural(names.length, 'policy', 'policies')}, ${plural(set.routes.length, 'route')} and a default`,
+          '',
+          ...describeSet(set), // the set's warnings, its policies' included
+          '',
+          ...names.map((name) => `${escapeControl(name)}: ${plural(Object.keys(set.policies[name]!.rules).length, 'rule')}; analyses: ${describeNeeds(set.policies[name]!)}`),
+          '',
+        ];
+        process.stdout.write(lines.join('\n'));
+        return;
+      }
+      const compiled = set.policies[set.defaultPolicy]!;
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(summaryOf(compiled))}\n`);
         return;

@@ -83,4 +83,23 @@ describe('moderation policy (binary, local stack)', () => {
     const { stdout } = await run(process.execPath, ['bin/moderation.js', 'policy', 'validate', 'standard', '--json'], { cwd: ROOT });
     expect(JSON.parse(stdout)).toMatchObject({ name: 'standard', minConfidence: 50 });
   });
+
+  it('validate: a policy set (what push publishes) is checked as a set: its routes, default and policies', async () => {
+    const file = join(t.home, 'tenants.yaml');
+    const set = (route: string) =>
+      `policies:\n  kids: strict\n  photos: { rules: { Explicit: { reject: 80, review: 50 } } }\nroutes:\n  - { prefix: uploads/kids/, policy: ${route} }\ndefault: photos\n`;
+    writeFileSync(file, set('kids'));
+    const { stdout } = await run(process.execPath, ['bin/moderation.js', 'policy', 'validate', file], { cwd: ROOT });
+    expect(stdout).toMatch(/^policy set sha256:[0-9a-f]{16} is valid: 2 policies, 1 route and a default/);
+    expect(stdout).toMatch(/1: key prefix "uploads\/kids\/"\s+kids\s+sha256:/);
+    expect(stdout).toMatch(/default \(no route matches\)\s+photos\s+sha256:/);
+    const json = JSON.parse((await run(process.execPath, ['bin/moderation.js', 'policy', 'validate', file, '--json'], { cwd: ROOT })).stdout);
+    expect(json.policySet).toMatchObject({ kind: 'set', default: 'photos', routes: [{ prefix: 'uploads/kids/', policy: 'kids' }] });
+    expect(Object.keys(json.policySet.policies).sort()).toEqual(['kids', 'photos']);
+
+    writeFileSync(file, set('kdis'));
+    const failed = await run(process.execPath, ['bin/moderation.js', 'policy', 'validate', file], { cwd: ROOT }).catch((err: { code: number; stderr: string }) => err);
+    expect(failed).toMatchObject({ code: 1 });
+    expect((failed as { stderr: string }).stderr.trim()).toMatch(/^error: .*routes\[0\]\.policy: unknown policy "kdis" \(did you mean "kids"\?\)$/);
+  });
 });
