@@ -17,6 +17,7 @@ import { DECISION_INDEXES, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS 
 import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } from './net.ts';
 import { UserFacingError } from '../functions/lib/errors.ts';
 import { tapPutItems, type TableStream } from './decision-events.ts';
+import { closeLevelIteratorsOnReturn } from './level-iterators.ts';
 
 export const DECISION_TABLE_NAME = 'moderation-decisions';
 
@@ -136,6 +137,7 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
     mkdirSync(dirname(options.path), { recursive: true });
     release = acquireLock(`${options.path}.lock`, `the decision table's store ${options.path}`);
   }
+  closeLevelIteratorsOnReturn(); // else every Query and Scan leaves a LevelDB iterator open (local/level-iterators.ts)
   const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   if (options.stream) tapPutItems(server, tableName, options.stream);
   let port: number;

@@ -1,0 +1,93 @@
+/**
+ * The local table closes what it opens: every Query and Scan reads through a LevelDB iterator, and
+ * an iterator left open keeps its native snapshot and grows the process for as long as `moderation
+ * serve` runs (local/level-iterators.ts). Counted where abstract-level tracks them: each iterator
+ * attaches itself to its database when it opens and detaches when it closes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDBClient, PutItemCommand, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb.ts';
+import { levelIteratorPrototype } from '../../local/level-iterators.ts';
+import { TABLE_KEYS } from '../../functions/store/table-schema.ts';
+
+interface Tracked {
+  attachResource(resource: object): void;
+  detachResource(resource: object): void;
+}
+
+/** abstract-level's database class, the one dynalite's LevelDB is built on. */
+function abstractLevel(): { prototype: Tracked } {
+  const fromHere = createRequire(import.meta.url);
+  const fromLevel = createRequire(createRequire(fromHere.resolve('dynalite')).resolve('level'));
+  return (createRequire(fromLevel.resolve('classic-level'))('abstract-level') as { AbstractLevel: { prototype: Tracked } }).AbstractLevel;
+}
+
+async function until(condition: () => boolean, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > end) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('the local decision table', () => {
+  const openIterators = new Set<object>();
+  const iteratorPrototype = levelIteratorPrototype();
+  const prototype = abstractLevel().prototype;
+  const { attachResource, detachResource } = prototype;
+  let home: string;
+  let dynamo: LocalDynamo;
+  let client: DynamoDBClient;
+
+  beforeAll(async () => {
+    prototype.attachResource = function (resource) {
+      if (iteratorPrototype.isPrototypeOf(resource)) openIterators.add(resource);
+      return attachResource.call(this, resource);
+    };
+    prototype.detachResource = function (resource) {
+      openIterators.delete(resource);
+      return detachResource.call(this, resource);
+    };
+    home = mkdtempSync(join(tmpdir(), 'dynamo-iterators-'));
+    dynamo = await startLocalDynamo({ path: join(home, 'decisions') });
+    client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    for (let i = 0; i < 5; i++) {
+      await client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: { [TABLE_KEYS.partitionKey]: { S: 'JOB#a' }, [TABLE_KEYS.sortKey]: { S: `DECISION#${i}` } } }));
+    }
+  });
+
+  afterAll(async () => {
+    prototype.attachResource = attachResource;
+    prototype.detachResource = detachResource;
+    client?.destroy();
+    await dynamo?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('closes the LevelDB iterator of every Query (read to the end or stopped at its Limit) and Scan', async () => {
+    const before = openIterators.size;
+    const query = (limit?: number) =>
+      client.send(
+        new QueryCommand({
+          TableName: dynamo.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': TABLE_KEYS.partitionKey },
+          ExpressionAttributeValues: { ':pk': { S: 'JOB#a' } },
+          ScanIndexForward: false,
+          ...(limit ? { Limit: limit } : {}),
+        }),
+      );
+    for (let i = 0; i < 20; i++) {
+      expect((await query()).Items).toHaveLength(5);
+      expect((await query(1)).Items).toHaveLength(1);
+    }
+    expect((await client.send(new ScanCommand({ TableName: dynamo.tableName }))).Items).toHaveLength(5);
+    // The streams end after the response is written: give the closes a moment, not a fixed one.
+    await until(() => openIterators.size === before, 5_000);
+    expect(openIterators.size).toBe(before);
+  });
+});
