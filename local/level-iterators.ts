@@ -19,12 +19,12 @@ interface Closable {
 }
 
 /** The abstract-level that dynalite's LevelDB (level → classic-level) is built on, not another copy. */
-function dynalitesAbstractLevel(): { AbstractIterator: { prototype: object } } {
+export function dynalitesAbstractLevel(): { AbstractIterator: { prototype: object }; AbstractLevel: { prototype: object } } {
   const fromHere = createRequire(import.meta.url);
   const fromDynalite = createRequire(fromHere.resolve('dynalite'));
   const fromLevel = createRequire(fromDynalite.resolve('level'));
   const fromClassicLevel = createRequire(fromLevel.resolve('classic-level'));
-  return fromClassicLevel('abstract-level') as { AbstractIterator: { prototype: object } };
+  return fromClassicLevel('abstract-level') as ReturnType<typeof dynalitesAbstractLevel>;
 }
 
 /** The prototype every abstract-level iterator (entries, keys, values) inherits `close` from. */

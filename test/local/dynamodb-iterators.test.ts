@@ -5,25 +5,17 @@
  * attaches itself to its database when it opens and detaches when it closes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient, PutItemCommand, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb.ts';
-import { levelIteratorPrototype } from '../../local/level-iterators.ts';
+import { dynalitesAbstractLevel, levelIteratorPrototype } from '../../local/level-iterators.ts';
 import { TABLE_KEYS } from '../../functions/store/table-schema.ts';
 
 interface Tracked {
   attachResource(resource: object): void;
   detachResource(resource: object): void;
-}
-
-/** abstract-level's database class, the one dynalite's LevelDB is built on. */
-function abstractLevel(): { prototype: Tracked } {
-  const fromHere = createRequire(import.meta.url);
-  const fromLevel = createRequire(createRequire(fromHere.resolve('dynalite')).resolve('level'));
-  return (createRequire(fromLevel.resolve('classic-level'))('abstract-level') as { AbstractLevel: { prototype: Tracked } }).AbstractLevel;
 }
 
 async function until(condition: () => boolean, deadlineMs: number): Promise<void> {
@@ -37,7 +29,8 @@ async function until(condition: () => boolean, deadlineMs: number): Promise<void
 describe('the local decision table', () => {
   const openIterators = new Set<object>();
   const iteratorPrototype = levelIteratorPrototype();
-  const prototype = abstractLevel().prototype;
+  // abstract-level's database class, the one dynalite's LevelDB is built on.
+  const prototype = dynalitesAbstractLevel().AbstractLevel.prototype as Tracked;
   const { attachResource, detachResource } = prototype;
   let home: string;
   let dynamo: LocalDynamo;
