@@ -19,6 +19,7 @@
 import { didYouMean } from './did-you-mean.ts';
 import { labelPath } from './taxonomy.ts';
 import { PolicyError } from './errors.ts';
+import { isPlainObject } from './plain-object.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The three analyses and what a policy or a deployment says about them
@@ -602,10 +603,6 @@ const PRESET_MATCHERS: Record<TextPreset, Matcher> = {
 function shorten(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function describe(value: unknown): string {

@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { canonicalJson, contentVersion } from './canonical-json.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { isPlainObject } from './plain-object.ts';
 import { compilePolicy, PolicyError, PRESET_NAMES, presetPolicy, describeValue, type Policy, type PresetName } from './policy.ts';
 
 /** A policy set that cannot be used. Like PolicyError, `issues` lists every problem, each naming the field and value. */
@@ -360,6 +361,3 @@ function isPresetName(value: string): boolean {
   return (PRESET_NAMES as readonly string[]).includes(value.toLowerCase());
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}

@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { canonicalJson, contentVersion } from './canonical-json.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { PolicyError } from './errors.ts';
+import { isPlainObject } from './plain-object.ts';
 import { ProjectVersionSchema } from './adapter.ts';
 import { PRESET_NAMES, PRESETS, type PresetName } from './policy-presets.ts';
 import { allCategories, findCategory, knownCategoryNames, labelPath, resolveCategoryName } from './taxonomy.ts';
@@ -517,10 +518,6 @@ function safeJson(value: unknown): string {
   } catch {
     return String(value);
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function readUtf8(path: string): string {
