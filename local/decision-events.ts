@@ -202,18 +202,17 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
     async start(table) {
       client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: table.endpoint, region: table.region, credentials: DUMMY_CREDENTIALS }));
       store = new DynamoDecisionStore({ client, tableName: table.tableName, statusShards: table.statusShards });
+      // The directory is read once: settling changes only the uncommitted entries, which are read again.
       const entries = outbox.list();
-      let settled = 0;
-      for (const entry of entries.filter((e) => e.delivery.status === 'uncommitted' && !inFlight.has(e.event.id))) {
-        await settleFromTable(entry.event.id, entry.recordKey);
-        settled += 1;
-      }
-      if (settled) log.info('settled decision events left uncommitted by the last run', { settled });
+      const uncommitted = entries.filter((e) => e.delivery.status === 'uncommitted' && !inFlight.has(e.event.id));
+      for (const entry of uncommitted) await settleFromTable(entry.event.id, entry.recordKey);
+      if (uncommitted.length) log.info('settled decision events left uncommitted by the last run', { settled: uncommitted.length });
       // The outbox is not an archive (the table is): delivered events go after a while, so a long-lived data directory stays small.
-      const pruned = outbox.prune(new Date(Date.now() - DELIVERED_RETENTION_DAYS * 86_400_000), ['delivered']);
+      const pruned = outbox.prune(new Date(Date.now() - DELIVERED_RETENTION_DAYS * 86_400_000), ['delivered'], entries);
       if (pruned.length) log.info('pruned delivered decision events', { pruned: pruned.length, olderThanDays: DELIVERED_RETENTION_DAYS });
       if (delivery) {
-        const pending = outbox.list().filter((e) => e.delivery.status === 'pending');
+        const settled = uncommitted.map((e) => outbox.get(e.event.id)).filter((e): e is NonNullable<typeof e> => e !== undefined);
+        const pending = [...entries.filter((e) => e.delivery.status === 'pending'), ...settled.filter((e) => e.delivery.status === 'pending')];
         for (const entry of pending) delivery.enqueue(entry.event.id);
         if (pending.length) log.info('resuming webhook deliveries', { pending: pending.length });
       }

@@ -128,13 +128,14 @@ export class EventOutbox {
 
   /**
    * Removes the entries in `statuses` (a subset of PRUNABLE_STATUSES) whose decision is older than
-   * `before`; returns the ids removed. The decisions themselves stay in the table.
+   * `before`; returns the ids removed. The decisions themselves stay in the table. `entries`: the
+   * outbox as the caller has just read it, so a start reads the directory once.
    */
-  prune(before: Date, statuses: readonly DeliveryStatus[] = PRUNABLE_STATUSES): string[] {
+  prune(before: Date, statuses: readonly DeliveryStatus[] = PRUNABLE_STATUSES, entries: readonly OutboxEntry[] = this.list()): string[] {
     const allowed = statuses.filter((s) => PRUNABLE_STATUSES.includes(s));
     const cutoff = before.toISOString();
     const removed: string[] = [];
-    for (const entry of this.list()) {
+    for (const entry of entries) {
       if (!allowed.includes(entry.delivery.status) || entry.event.decidedAt >= cutoff) continue;
       this.remove(entry.event.id);
       removed.push(entry.event.id);
