@@ -1,6 +1,7 @@
 /**
- * `moderation policy validate FILE` (a policy or a policy set) and `moderation policy what-if FILE`: check a policy, and see
- * what it would have changed on recent decisions (functions/lib/what-if.ts) before anyone deploys it.
+ * `moderation policy validate FILE` (a policy or a policy set) and `moderation policy what-if FILE`:
+ * check a policy, and see what it would have changed on recent decisions (functions/lib/what-if.ts)
+ * before anyone deploys it.
  * `policy push` and `policy show` (the live policy) are in cli/live-policy.ts.
  */
 import type { Command } from 'commander';
