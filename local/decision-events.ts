@@ -202,7 +202,7 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
     async start(table) {
       client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: table.endpoint, region: table.region, credentials: DUMMY_CREDENTIALS }));
       store = new DynamoDecisionStore({ client, tableName: table.tableName, statusShards: table.statusShards });
-      // The directory is read once: settling changes only the uncommitted entries, which are read again.
+      // The directory is read once: settling changes only the uncommitted entries (commit enqueues their delivery).
       const entries = outbox.list();
       const uncommitted = entries.filter((e) => e.delivery.status === 'uncommitted' && !inFlight.has(e.event.id));
       for (const entry of uncommitted) await settleFromTable(entry.event.id, entry.recordKey);
@@ -211,8 +211,7 @@ export function localDecisionEvents(options: LocalDecisionEventsOptions): LocalD
       const pruned = outbox.prune(new Date(Date.now() - DELIVERED_RETENTION_DAYS * 86_400_000), ['delivered'], entries);
       if (pruned.length) log.info('pruned delivered decision events', { pruned: pruned.length, olderThanDays: DELIVERED_RETENTION_DAYS });
       if (delivery) {
-        const settled = uncommitted.map((e) => outbox.get(e.event.id)).filter((e): e is NonNullable<typeof e> => e !== undefined);
-        const pending = [...entries.filter((e) => e.delivery.status === 'pending'), ...settled.filter((e) => e.delivery.status === 'pending')];
+        const pending = entries.filter((e) => e.delivery.status === 'pending');
         for (const entry of pending) delivery.enqueue(entry.event.id);
         if (pending.length) log.info('resuming webhook deliveries', { pending: pending.length });
       }

@@ -160,6 +160,34 @@ describe('the local table stream', () => {
     await eventually(async () => (again.events.outbox.get(id)?.delivery.status === 'delivered' ? true : undefined));
     expect(bodies.map((b) => JSON.parse(b).id)).toEqual([id]);
   });
+
+  it('with a webhook, an entry a crash left uncommitted whose write landed is settled and delivered at the next start', async () => {
+    const bodies: string[] = [];
+    const server: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        bodies.push(body);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+    cleanups.push(() => closeServer(server));
+    const url = `http://${LOOPBACK}:${(server.address() as AddressInfo).port}/`;
+    const dir = home();
+    const r = await start(dir);
+    const written = await r.store.putAutomatedOnce(decision());
+    if (!written.written) throw new Error('not written');
+    const id = decisionEventId(written.record);
+    // As if the process died between the table write and the outbox commit.
+    r.events.outbox.update(id, (e) => (e.delivery.status = 'uncommitted'));
+    await r.stop();
+
+    const again = await start(dir, { url });
+    cleanups.push(() => again.stop());
+    await eventually(async () => (again.events.outbox.get(id)?.delivery.status === 'delivered' ? true : undefined));
+    expect(bodies.map((b) => JSON.parse(b).id)).toEqual([id]);
+  });
 });
 
 describe('webhook settings', () => {
