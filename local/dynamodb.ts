@@ -1,9 +1,11 @@
 /**
  * DynamoDB on this machine: dynalite in-process, bound to 127.0.0.1, stored on disk (LevelDB) under
  * the data directory so the decision history survives a restart. The decision table is created from
- * functions/store/table-schema.ts, the same key design the CDK construct deploys.
+ * functions/store/table-schema.ts, the same key design the CDK construct deploys. A table an earlier
+ * version made with other indexes is upgraded at start (upgradeDecisionTable): dynalite cannot change
+ * a GSI, so the items are copied into a new table, and the old one is kept beside it.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import dynalite from 'dynalite';
 import {
@@ -13,7 +15,8 @@ import {
   type CreateTableCommandInput,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { DECISION_INDEXES, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS } from '../functions/store/table-schema.ts';
+import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DECISION_INDEXES, INDEX_PROJECTED_ATTRIBUTES, SORT_BY_TIME, TABLE_KEYS, upgradedItem } from '../functions/store/table-schema.ts';
 import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } from './net.ts';
 import { UserFacingError } from '../functions/lib/errors.ts';
 import { tapPutItems, type TableStream } from './decision-events.ts';
@@ -38,7 +41,18 @@ export interface LocalDynamo {
   tableName: string;
   /** Whether this start created the table or found it on disk. */
   table: 'created' | 'existing';
+  /** Set when this start upgraded a table an earlier version made (upgradeDecisionTable). */
+  upgraded?: TableUpgrade;
   close(): Promise<void>;
+}
+
+export interface TableUpgrade {
+  /** Items copied into the new table. */
+  items: number;
+  /** Where the table as it was is kept (a LevelDB directory beside the new one). */
+  previous: string;
+  /** What differed: the schema problems the upgrade fixed. */
+  changes: string[];
 }
 
 /** The decision table: pk/sk, and one GSI per access pattern, each sorted by decidedAt, projecting its keys and the filtered attributes. */
@@ -133,9 +147,16 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
   const host = options.host ?? LOOPBACK;
   const tableName = options.tableName ?? DECISION_TABLE_NAME;
   let release = () => {};
+  let upgraded: TableUpgrade | undefined;
   if (options.path) {
     mkdirSync(dirname(options.path), { recursive: true });
     release = acquireLock(`${options.path}.lock`, `the decision table's store ${options.path}`);
+    try {
+      upgraded = await upgradeDecisionTable(options.path, tableName);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
   closeLevelIteratorsOnReturn(); // else every Query and Scan leaves a LevelDB iterator open (local/level-iterators.ts)
   const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -169,6 +190,7 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
     port,
     tableName,
     table,
+    ...(upgraded ? { upgraded } : {}),
     close: async () => {
       try {
         await closeServer(server);
@@ -177,4 +199,88 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
       }
     },
   };
+}
+
+/** dynalite on a LevelDB directory, untapped and on a free port: for the upgrade, before the real server starts. */
+async function openStore(path: string): Promise<{ client: DynamoDBClient; documents: DynamoDBDocumentClient; close(): Promise<void> }> {
+  const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const port = await listen(server, 0, LOOPBACK);
+  const client = new DynamoDBClient({ endpoint: endpointOf(port, LOOPBACK), region: LOCAL_REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 3 });
+  // wrapNumbers: numbers are copied as the strings DynamoDB stores, never through a float.
+  const documents = DynamoDBDocumentClient.from(client, { unmarshallOptions: { wrapNumbers: true } });
+  return {
+    client,
+    documents,
+    close: async () => {
+      client.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+const upgradingPath = (path: string) => `${path}.upgrading`;
+const upgradedMarker = (path: string) => `${path}.upgrading.complete`;
+
+/**
+ * Upgrades the decision table in `path` when an earlier version of this project made it with other
+ * indexes (the same primary key): every item is copied, as this version writes it
+ * (functions/store/table-schema.ts, upgradedItem), into a new table in `<path>.upgrading`, which then
+ * takes the table's place; the table as it was stays in `<path>.before-upgrade-<time>`. Nothing is
+ * deleted, and a crash at any step leaves either the old table in place (the copy is made again at the
+ * next start) or a complete copy that the next start puts in place. No decision event is sent for the
+ * copied items: they are not new decisions. Undefined when there is nothing to upgrade.
+ */
+export async function upgradeDecisionTable(path: string, tableName = DECISION_TABLE_NAME): Promise<TableUpgrade | undefined> {
+  finishInterruptedUpgrade(path);
+  if (!existsSync(path)) return undefined;
+  const definition = decisionTableDefinition(tableName);
+  let changes: string[];
+  const items: Array<Record<string, unknown>> = [];
+  const old = await openStore(path);
+  try {
+    const table = await describe(old.client, tableName);
+    if (!table) return undefined;
+    changes = schemaProblems(table, definition);
+    // Another primary key is another design, not an upgrade: ensureDecisionTable refuses it.
+    if (!changes.length || changes.some((problem) => problem.startsWith('keys '))) return undefined;
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await old.documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey }));
+      items.push(...(page.Items ?? []).map(upgradedItem));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+  } finally {
+    await old.close();
+  }
+
+  const staging = upgradingPath(path);
+  rmSync(staging, { recursive: true, force: true });
+  const next = await openStore(staging);
+  try {
+    await ensureDecisionTable(next.client, tableName);
+    for (let i = 0; i < items.length; i += 25) {
+      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 0; requests.length; attempt++) {
+        if (attempt > 20) throw new Error(`upgrading the decision table in ${path}: the copy's writes keep coming back unprocessed`);
+        const out = await next.documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+        requests = (out.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+      }
+    }
+  } finally {
+    await next.close();
+  }
+  writeFileSync(upgradedMarker(path), `${JSON.stringify({ items: items.length, changes })}\n`);
+  const previous = `${path}.before-upgrade-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(path, previous);
+  finishInterruptedUpgrade(path);
+  return { items: items.length, previous, changes };
+}
+
+/** A complete copy whose swap a crash interrupted goes in place; an incomplete one is dropped. */
+function finishInterruptedUpgrade(path: string): void {
+  const staging = upgradingPath(path);
+  const complete = existsSync(upgradedMarker(path));
+  if (complete && !existsSync(path) && existsSync(staging)) renameSync(staging, path);
+  if (!complete || existsSync(path)) rmSync(staging, { recursive: true, force: true });
+  rmSync(upgradedMarker(path), { force: true });
 }

@@ -287,6 +287,13 @@ async function start(options: LocalStackOptions, cleanup: Array<() => Promise<vo
   const events = localDecisionEvents({ home, webhook: options.webhook, log });
   const dynamodb = await startLocalDynamo({ path: join(home, 'dynamodb'), port: ports.dynamodb, tableName: DECISION_TABLE_NAME, stream: events.stream });
   cleanup.push(() => dynamodb.close());
+  if (dynamodb.upgraded) {
+    // Said even when quiet: the data directory changed on disk, once.
+    const { items, previous, changes } = dynamodb.upgraded;
+    const message = `upgraded the decision table to this version's indexes (${changes.join('; ')}): ${items} items copied; the table as it was is kept in ${previous}`;
+    if (log.notice) log.notice(message);
+    else log.info(message);
+  }
   await events.start({ endpoint: dynamodb.endpoint, region, tableName: dynamodb.tableName, statusShards });
   cleanup.push(() => events.stop());
   // The live policy (docs/operating.md, "Live policy"): a policy asked for is published; else what was pushed stays.

@@ -225,3 +225,17 @@ export function isContentIndexItem(item: Record<string, unknown>): boolean {
   const pk = item[TABLE_KEYS.partitionKey];
   return typeof pk === 'string' && CONTENT_INDEX_PREFIXES.some((prefix) => pk.startsWith(prefix));
 }
+
+/**
+ * An item of a table made by an earlier version of this project, as this version writes it: the
+ * byUploader index is keyed on `uploaderKey` (sparse: not on APPROVED records) where it was keyed on
+ * `uploader`, so a decision record gains `uploaderKey`; every other attribute, and every other item
+ * (content index, known bad), is kept as it is. Idempotent. Used to upgrade a local data directory
+ * (local/table-upgrade.ts); on AWS the table is the construct's and changes with a deploy.
+ */
+export function upgradedItem(item: Record<string, unknown>): Record<string, unknown> {
+  if (!isDecisionItem(item) || 'uploaderKey' in item) return item;
+  const { uploader, status } = item;
+  if (typeof uploader !== 'string' || typeof status !== 'string' || STATUSES_NOT_IN_UPLOADER_INDEX.includes(status)) return item;
+  return { ...item, uploaderKey: uploader };
+}
