@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, NumberValue, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { decisionTableDefinition, startLocalDynamo, upgradeDecisionTable, DECISION_TABLE_NAME, type LocalDynamo } from '../../local/dynamodb.ts';
 import { closeServer, endpointOf, listen, LOOPBACK } from '../../local/net.ts';
@@ -55,6 +55,12 @@ async function oldTable(path: string, items: Array<Record<string, unknown>>): Pr
       AttributeDefinitions: [...definition.AttributeDefinitions!.filter((a) => a.AttributeName !== 'uploaderKey'), { AttributeName: 'uploader', AttributeType: 'S' }],
     }),
   );
+  // dynalite creates a table asynchronously even with createTableMs 0: writes before ACTIVE are refused.
+  const deadline = Date.now() + 10_000;
+  while ((await client.send(new DescribeTableCommand({ TableName: DECISION_TABLE_NAME }))).Table?.TableStatus !== 'ACTIVE') {
+    if (Date.now() > deadline) throw new Error('the old-format table did not become ACTIVE');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   const documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   for (const Item of items) await documents.send(new PutCommand({ TableName: DECISION_TABLE_NAME, Item }));
   client.destroy();
