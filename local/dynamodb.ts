@@ -234,46 +234,50 @@ export async function upgradeDecisionTable(path: string, tableName = DECISION_TA
   finishInterruptedUpgrade(path);
   if (!existsSync(path)) return undefined;
   const definition = decisionTableDefinition(tableName);
-  let changes: string[];
-  const items: Array<Record<string, unknown>> = [];
   const old = await openStore(path);
+  let copied = 0;
+  let changes: string[];
   try {
     const table = await describe(old.client, tableName);
     if (!table) return undefined;
     changes = schemaProblems(table, definition);
     // Another primary key is another design, not an upgrade: ensureDecisionTable refuses it.
     if (!changes.length || changes.some((problem) => problem.startsWith('keys '))) return undefined;
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await old.documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey }));
-      items.push(...(page.Items ?? []).map(upgradedItem));
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
+    const staging = upgradingPath(path);
+    rmSync(staging, { recursive: true, force: true });
+    const next = await openStore(staging);
+    try {
+      await ensureDecisionTable(next.client, tableName);
+      // A page at a time (Scan pages are at most 1 MB): memory stays flat however long the history.
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const page = await old.documents.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey }));
+        const items = (page.Items ?? []).map(upgradedItem);
+        for (let i = 0; i < items.length; i += 25) await writeAll(next.documents, tableName, items.slice(i, i + 25), path);
+        copied += items.length;
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+    } finally {
+      await next.close();
+    }
   } finally {
     await old.close();
   }
-
-  const staging = upgradingPath(path);
-  rmSync(staging, { recursive: true, force: true });
-  const next = await openStore(staging);
-  try {
-    await ensureDecisionTable(next.client, tableName);
-    for (let i = 0; i < items.length; i += 25) {
-      let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      for (let attempt = 0; requests.length; attempt++) {
-        if (attempt > 20) throw new Error(`upgrading the decision table in ${path}: the copy's writes keep coming back unprocessed`);
-        const out = await next.documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
-        requests = (out.UnprocessedItems?.[tableName] ?? []) as typeof requests;
-      }
-    }
-  } finally {
-    await next.close();
-  }
-  writeFileSync(upgradedMarker(path), `${JSON.stringify({ items: items.length, changes })}\n`);
+  writeFileSync(upgradedMarker(path), `${JSON.stringify({ items: copied, changes })}\n`);
   const previous = `${path}.before-upgrade-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   renameSync(path, previous);
   finishInterruptedUpgrade(path);
-  return { items: items.length, previous, changes };
+  return { items: copied, previous, changes };
+}
+
+/** One BatchWriteItem of up to 25 items, again for what comes back unprocessed. */
+async function writeAll(documents: DynamoDBDocumentClient, tableName: string, items: Array<Record<string, unknown>>, path: string): Promise<void> {
+  let requests = items.map((Item) => ({ PutRequest: { Item } }));
+  for (let attempt = 0; requests.length; attempt++) {
+    if (attempt > 20) throw new Error(`upgrading the decision table in ${path}: the copy's writes keep coming back unprocessed`);
+    const out = await documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
+    requests = (out.UnprocessedItems?.[tableName] ?? []) as typeof requests;
+  }
 }
 
 /** A complete copy whose swap a crash interrupted goes in place; an incomplete one is dropped. */

@@ -114,6 +114,18 @@ describe('upgrading a decision table an earlier version made', () => {
     expect(readdirSync(dir).filter((name) => name.includes('upgrad'))).toHaveLength(1); // the kept table only
   });
 
+  it('copies a history larger than one Scan page (1 MB), page by page', async () => {
+    const dir = home();
+    const path = join(dir, 'dynamodb');
+    const padding = 'x'.repeat(1_000);
+    const many = Array.from({ length: 1_300 }, (_, i) => ({ ...record(i + 1, i % 3 ? 'APPROVED' : 'REJECTED', 'cy'), padding }));
+    await oldTable(path, many);
+    const dynamo = await startLocalDynamo({ path });
+    open.push(dynamo);
+    expect(dynamo.upgraded?.items).toBe(1_300);
+    expect(await query(dynamo, 'byUploader', 'uploaderKey', 'cy')).toHaveLength(many.filter((_, i) => i % 3 === 0).length);
+  });
+
   it('a copy a crash left half-made is dropped and made again; a complete one whose swap was cut short is put in place', async () => {
     const dir = home();
     const path = join(dir, 'dynamodb');
