@@ -146,6 +146,7 @@ function projects(found: { ProjectionType?: string; NonKeyAttributes?: string[] 
 export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promise<LocalDynamo> {
   const host = options.host ?? LOOPBACK;
   const tableName = options.tableName ?? DECISION_TABLE_NAME;
+  closeLevelIteratorsOnReturn(); // else every Query and Scan leaves a LevelDB iterator open (local/level-iterators.ts)
   let release = () => {};
   let upgraded: TableUpgrade | undefined;
   if (options.path) {
@@ -158,7 +159,6 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
       throw err;
     }
   }
-  closeLevelIteratorsOnReturn(); // else every Query and Scan leaves a LevelDB iterator open (local/level-iterators.ts)
   const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   if (options.stream) tapPutItems(server, tableName, options.stream);
   let port: number;

@@ -231,7 +231,7 @@ export function isContentIndexItem(item: Record<string, unknown>): boolean {
  * byUploader index is keyed on `uploaderKey` (sparse: not on APPROVED records) where it was keyed on
  * `uploader`, so a decision record gains `uploaderKey`; every other attribute, and every other item
  * (content index, known bad), is kept as it is. Idempotent. Used to upgrade a local data directory
- * (local/table-upgrade.ts); on AWS the table is the construct's and changes with a deploy.
+ * (local/dynamodb.ts, upgradeDecisionTable); on AWS the table is the construct's and changes with a deploy.
  */
 export function upgradedItem(item: Record<string, unknown>): Record<string, unknown> {
   if (!isDecisionItem(item) || 'uploaderKey' in item) return item;
