@@ -6,6 +6,7 @@
  * a GSI, so the items are copied into a new table, and the old one is kept beside it.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { dirname } from 'node:path';
 import dynalite from 'dynalite';
 import {
@@ -21,6 +22,7 @@ import { acquireLock, closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK } 
 import { UserFacingError } from '../functions/lib/errors.ts';
 import { tapPutItems, type TableStream } from './decision-events.ts';
 import { closeLevelIteratorsOnReturn } from './level-iterators.ts';
+import { DUMMY_CREDENTIALS } from './client-config.ts';
 
 export const DECISION_TABLE_NAME = 'moderation-decisions';
 
@@ -148,64 +150,73 @@ export async function startLocalDynamo(options: LocalDynamoOptions = {}): Promis
   const tableName = options.tableName ?? DECISION_TABLE_NAME;
   closeLevelIteratorsOnReturn(); // else every Query and Scan leaves a LevelDB iterator open (local/level-iterators.ts)
   let release = () => {};
-  let upgraded: TableUpgrade | undefined;
   if (options.path) {
     mkdirSync(dirname(options.path), { recursive: true });
     release = acquireLock(`${options.path}.lock`, `the decision table's store ${options.path}`);
+    // Before the store opens: a table an interrupted upgrade moved away must not be made afresh.
+    finishInterruptedUpgrade(options.path);
+  }
+  try {
+    let upgraded: TableUpgrade | undefined;
+    let served: Served;
     try {
-      upgraded = await upgradeDecisionTable(options.path, tableName);
+      served = await serveStore(options, host, tableName);
     } catch (err) {
-      release();
-      throw err;
+      // A table an earlier version made with other indexes: copied into this version's, then served
+      // (the one start that opens the store twice; every other start opens it once).
+      if (!(err instanceof TableSchemaMismatchError) || !options.path) throw err;
+      upgraded = await upgradeDecisionTable(options.path, tableName);
+      if (!upgraded) throw err;
+      served = await serveStore(options, host, tableName);
     }
-  }
-  const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  if (options.stream) tapPutItems(server, tableName, options.stream);
-  let port: number;
-  try {
-    port = await listen(server, options.port ?? 0, host);
+    const { server, port, table } = served;
+    return {
+      endpoint: endpointOf(port, host),
+      port,
+      tableName,
+      table,
+      ...(upgraded ? { upgraded } : {}),
+      close: async () => {
+        try {
+          await closeServer(server);
+        } finally {
+          release();
+        }
+      },
+    };
   } catch (err) {
     release();
     throw err;
   }
-  const endpoint = endpointOf(port, host);
-  const client = new DynamoDBClient({
-    endpoint,
-    region: options.region ?? LOCAL_REGION,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
-  });
-  let table: 'created' | 'existing';
-  try {
-    table = await ensureDecisionTable(client, tableName);
-  } catch (err) {
-    client.destroy();
-    await closeServer(server).catch(() => undefined);
-    release();
-    throw err;
-  }
-  client.destroy();
-  return {
-    endpoint,
-    port,
-    tableName,
-    table,
-    ...(upgraded ? { upgraded } : {}),
-    close: async () => {
-      try {
-        await closeServer(server);
-      } finally {
-        release();
-      }
-    },
-  };
 }
 
-/** dynalite on a LevelDB directory, untapped and on a free port: for the upgrade, before the real server starts. */
+interface Served {
+  server: Server;
+  port: number;
+  table: 'created' | 'existing';
+}
+
+/** dynalite on the store (tapped for the table stream), listening, with the decision table ensured; closed again if the table is refused. */
+async function serveStore(options: LocalDynamoOptions, host: string, tableName: string): Promise<Served> {
+  const server = dynalite({ path: options.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  if (options.stream) tapPutItems(server, tableName, options.stream);
+  const port = await listen(server, options.port ?? 0, host);
+  const client = new DynamoDBClient({ endpoint: endpointOf(port, host), region: options.region ?? LOCAL_REGION, credentials: DUMMY_CREDENTIALS, maxAttempts: 1 });
+  try {
+    return { server, port, table: await ensureDecisionTable(client, tableName) };
+  } catch (err) {
+    await closeServer(server).catch(() => undefined);
+    throw err;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** dynalite on a LevelDB directory, untapped and on a free port: the upgrade's old table and its copy. */
 async function openStore(path: string): Promise<{ client: DynamoDBClient; documents: DynamoDBDocumentClient; close(): Promise<void> }> {
   const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const port = await listen(server, 0, LOOPBACK);
-  const client = new DynamoDBClient({ endpoint: endpointOf(port, LOOPBACK), region: LOCAL_REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 3 });
+  const client = new DynamoDBClient({ endpoint: endpointOf(port, LOOPBACK), region: LOCAL_REGION, credentials: DUMMY_CREDENTIALS, maxAttempts: 3 });
   // wrapNumbers: numbers are copied as the strings DynamoDB stores, never through a float.
   const documents = DynamoDBDocumentClient.from(client, { unmarshallOptions: { wrapNumbers: true } });
   return {
