@@ -17,11 +17,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ObjectStore } from '../functions/store/object-store.ts';
 import { benchArgs, usageError } from './args.ts';
+import { machineLine } from './machine.ts';
 
 const here = fileURLToPath(import.meta.url);
 
@@ -119,7 +120,7 @@ rmSync(dir, { recursive: true, force: true });
 if (values.json) {
   process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), sizes, rows }, null, 2)}\n`);
 } else {
-  process.stdout.write(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; date ${new Date().toISOString()}\n`);
+  process.stdout.write(`machine: ${machineLine()}; date ${new Date().toISOString()}\n`);
   process.stdout.write(`files: ${Object.entries(sizes).map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(1)} MB`).join(', ')}\n\n`);
   process.stdout.write('memory  case                          peak RSS  after import  time     verdict\n');
   for (const r of rows) {

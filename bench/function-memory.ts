@@ -13,11 +13,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { PROJECT_ROOT } from '../infra/function-bundling.ts';
 import { benchArgs } from './args.ts';
+import { machineLine } from './machine.ts';
 
 const values = benchArgs(import.meta.url, { json: { type: 'boolean', default: false } });
 const dir = mkdtempSync(join(tmpdir(), 'function-memory-'));
@@ -110,7 +111,7 @@ rmSync(dir, { recursive: true, force: true });
 if (values.json) {
   process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), bareNodeMb: Number(bare), rows }, null, 2)}\n`);
 } else {
-  process.stdout.write(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; date ${new Date().toISOString()}\n`);
+  process.stdout.write(`machine: ${machineLine()}; date ${new Date().toISOString()}\n`);
   process.stdout.write(`a bare node process: ${bare} MB peak RSS\n\nfunction  bundle    peak RSS  invocation\n`);
   for (const r of rows) process.stdout.write(`${r.function.padEnd(8)}  ${`${r.bundleKb} KB`.padStart(7)}  ${`${r.peakRssMb} MB`.padStart(8)}  ${r.outcome}\n`);
 }

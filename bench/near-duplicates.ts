@@ -13,13 +13,13 @@
  * Usage: npm run bench:near-duplicates -- [--scenes N] [--similar N] [--json]
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { bandKeys, hammingDistance, NEAR_DUPLICATE_MAX_DISTANCE, perceptualHash, PerceptualHashError } from '../functions/lib/perceptual-hash.ts';
 import { InMemoryContentIndex } from '../functions/store/content-index.ts';
 import { sceneJpeg, sceneSvg, transformedCopies } from './scenes.ts';
 import { benchArgs, usageError } from './args.ts';
+import { machineLine } from './machine.ts';
 
 const values = benchArgs(import.meta.url, {
   scenes: { type: 'string', default: '200' },
@@ -67,7 +67,7 @@ for (let seed = 1; seed <= SCENES; seed++) {
   if (hash) images.push({ name: `scene ${seed}`, bytes, hash });
   else skipped.push(`scene ${seed}: ${why}`);
 }
-log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`);
+log(`machine: ${machineLine()}, sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`);
 log(`date: ${at}`);
 log(`images: ${images.length} (${images.filter((i) => i.name.startsWith('samples/')).length} samples, ${images.length - images.filter((i) => i.name.startsWith('samples/')).length} generated scenes); without a hash: ${skipped.length ? skipped.join('; ') : 'none'}`);
 log(`near-duplicate: at most ${T} of 64 bits apart, found through the band index\n`);

@@ -21,17 +21,18 @@
  */
 import '../local/polyfills.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { localClientConfig, startLocalStack } from '../local/stack.ts';
 import { startDetectorEndpoint, type DetectorEndpoint } from '../local/detector/server.ts';
 import { clientsFor } from '../cli/target.ts';
-import type { ModerationDecisionEvent } from '../functions/lib/decision-event.ts';
 import { gradientJpeg } from './scenes.ts';
 import { cpuSince, cpuSnapshot, type CpuSnapshot } from './cpu-time.ts';
 import { benchArgs, usageError } from './args.ts';
+import { decisionWatcher } from './decisions.ts';
+import { machineLine } from './machine.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -123,25 +124,7 @@ const clients = clientsFor(stack.region, stack.endpoints, true);
 const rekognition = new RekognitionClient(localClientConfig(stack).rekognition);
 const workerCpuMs = () => detectorEndpoint?.stats().classifier?.cpuMs;
 
-/** Decision events by key, as they are recorded (the stack's table stream). */
-const decided = new Map<string, number>();
-const waiting = new Map<string, () => void>();
-stack.events.subscribe((event: ModerationDecisionEvent) => {
-  if (event.type !== 'automated' && event.type !== 'failure') return;
-  decided.set(event.key, performance.now());
-  waiting.get(event.key)?.();
-});
-const decisionOf = (key: string, deadlineMs: number) =>
-  new Promise<number>((resolve, reject) => {
-    const at = decided.get(key);
-    if (at !== undefined) return resolve(at);
-    const timer = setTimeout(() => reject(new Error(`no decision for ${key} within ${deadlineMs} ms`)), deadlineMs);
-    waiting.set(key, () => {
-      clearTimeout(timer);
-      waiting.delete(key);
-      resolve(decided.get(key)!);
-    });
-  });
+const { decisionOf } = decisionWatcher(stack.events);
 const upload = (key: string, body: Buffer) =>
   clients.s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: `${stack.names.uploadsPrefix}${key}`, Body: body, ContentType: 'image/jpeg' }));
 const detectBytes = (image: Buffer) => rekognition.send(new DetectModerationLabelsCommand({ Image: { Bytes: image }, MinConfidence: 50 }));
@@ -215,7 +198,7 @@ try {
       : {}),
   };
   const ratio = Math.round((pipeline.imagesPerSecond / detector.imagesPerSecond) * 100) / 100;
-  const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const machine = machineLine();
   const load = { atStart: round(loadAtStart, 2), atEnd: round(loadavg()[0]!, 2) };
   const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 

@@ -17,14 +17,15 @@
  */
 import '../local/polyfills.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalStack } from '../local/stack.ts';
 import { clientsFor } from '../cli/target.ts';
-import type { ModerationDecisionEvent } from '../functions/lib/decision-event.ts';
 import { gradientJpeg } from './scenes.ts';
 import { benchArgs, usageError } from './args.ts';
+import { decisionWatcher } from './decisions.ts';
+import { machineLine } from './machine.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -71,20 +72,7 @@ const stack = await startLocalStack({ home, quiet: true, policy: 'standard' });
 const clients = clientsFor(stack.region, stack.endpoints, true);
 
 let decided = 0;
-const waiting = new Map<string, () => void>();
-stack.events.subscribe((event: ModerationDecisionEvent) => {
-  if (event.type !== 'automated' && event.type !== 'failure') return;
-  waiting.get(event.key)?.();
-});
-const decisionOf = (key: string) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no decision for ${key} within 120 s`)), 120_000);
-    waiting.set(key, () => {
-      clearTimeout(timer);
-      waiting.delete(key);
-      resolve();
-    });
-  });
+const { decisionOf } = decisionWatcher(stack.events);
 
 const samples: Sample[] = [];
 const sample = () => {
@@ -105,7 +93,7 @@ try {
         const index = next++;
         // Generated per upload: the bench holds no more than C images at a time.
         const key = `${stack.names.uploadsPrefix}soak/${index}.jpg`;
-        const decision = decisionOf(key);
+        const decision = decisionOf(key, 120_000);
         await clients.s3.send(new PutObjectCommand({ Bucket: stack.names.uploadsBucket, Key: key, Body: await gradientJpeg(index), ContentType: 'image/jpeg' }));
         await decision;
         decided++;
@@ -122,7 +110,7 @@ const seconds = (performance.now() - started) / 1000;
 const secondHalf = samples.filter((s) => s.decided >= N / 2);
 const perThousand = (pick: (s: Sample) => number) => Math.round(slope(secondHalf.map((s) => [s.decided, pick(s)])) * 1000 * 10) / 10;
 const growth = { rssMbPer1000: perThousand((s) => s.rssMb), heapAfterGcMbPer1000: perThousand((s) => s.heapAfterGcMb) };
-const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+const machine = machineLine();
 const load = { atStart: Number(loadAtStart.toFixed(2)), atEnd: Number(loadavg()[0]!.toFixed(2)) };
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 
