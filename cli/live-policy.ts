@@ -100,7 +100,7 @@ async function push(target: Target, set: PolicySet, flags: PushFlags): Promise<v
         dryRun: Boolean(flags.dryRun),
         bytes: Buffer.byteLength(value),
         limit: PARAMETER_VALUE_LIMITS[tier],
-        ...summaryOf(set),
+        ...policySetSummary(set),
       })}\n`,
     );
     return;
@@ -130,7 +130,7 @@ async function show(target: Target, history: number, flags: ShowFlags): Promise<
   const versions = history ? await parameter.history(history) : [];
   const listed = versions.map((v) => ({ parameterVersion: v.version, modifiedAt: v.modifiedAt?.toISOString(), modifiedBy: v.modifiedBy, ...versionOf(v.value) }));
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ parameter: parameter.name, parameterVersion: live.version, modifiedAt: live.modifiedAt?.toISOString() ?? null, ...summaryOf(set), ...(history ? { history: listed } : {}) })}\n`);
+    process.stdout.write(`${JSON.stringify({ parameter: parameter.name, parameterVersion: live.version, modifiedAt: live.modifiedAt?.toISOString() ?? null, ...policySetSummary(set), ...(history ? { history: listed } : {}) })}\n`);
     return;
   }
   const lines = [
@@ -165,7 +165,7 @@ export function describeSet(set: PolicySet): string[] {
 }
 
 /** A policy set as `--json` prints it: its version, routes, default and the version of each policy. */
-export function summaryOf(set: PolicySet) {
+export function policySetSummary(set: PolicySet) {
   return {
     policySet: {
       kind: set.kind,

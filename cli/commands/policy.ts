@@ -10,7 +10,7 @@ import { refuseAnalysesNotEnabled } from '../../functions/lib/analysis-policy.ts
 import { whatIf, type WhatIfReport } from '../../functions/lib/what-if.ts';
 import { resolvePolicySet, routePolicy } from '../../functions/lib/policy-set.ts';
 import type { Decision } from '../../functions/lib/types.ts';
-import { describeSet, registerLivePolicy, summaryOf as summaryOfSet } from '../live-policy.ts';
+import { describeSet, policySetSummary, registerLivePolicy } from '../live-policy.ts';
 import { addTargetOptions, parseInteger, parseWhen, plural, withTarget, type TargetFlags } from '../flags.ts';
 import { renderTable, escapeControl, type Row } from '../output.ts';
 import { decisionStoreOf } from '../stores.ts';
@@ -39,7 +39,7 @@ export function registerPolicy(program: Command): void {
       }
       if (set.kind === 'set') {
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify(summaryOfSet(set))}\n`);
+          process.stdout.write(`${JSON.stringify(policySetSummary(set))}\n`);
           return;
         }
         const names = Object.keys(set.policies);

@@ -4,26 +4,17 @@
  * serve` runs (local/level-iterators.ts). Counted where abstract-level tracks them: each iterator
  * attaches itself to its database when it opens and detaches when it closes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDBClient, PutItemCommand, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynamodb.ts';
 import { dynalitesAbstractLevel, levelIteratorPrototype } from '../../local/level-iterators.ts';
 import { TABLE_KEYS } from '../../functions/store/table-schema.ts';
+import { eventually, tempHome } from './stack-helpers.ts';
 
 interface Tracked {
   attachResource(resource: object): void;
   detachResource(resource: object): void;
-}
-
-async function until(condition: () => boolean, deadlineMs: number): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('the local decision table', () => {
@@ -32,7 +23,7 @@ describe('the local decision table', () => {
   // abstract-level's database class, the one dynalite's LevelDB is built on.
   const prototype = dynalitesAbstractLevel().AbstractLevel.prototype as Tracked;
   const { attachResource, detachResource } = prototype;
-  let home: string;
+  const home = tempHome('dynamo-iterators-');
   let dynamo: LocalDynamo;
   let client: DynamoDBClient;
 
@@ -45,8 +36,7 @@ describe('the local decision table', () => {
       openIterators.delete(resource);
       return detachResource.call(this, resource);
     };
-    home = mkdtempSync(join(tmpdir(), 'dynamo-iterators-'));
-    dynamo = await startLocalDynamo({ path: join(home, 'decisions') });
+    dynamo = await startLocalDynamo({ path: join(home.dir, 'decisions') });
     client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     for (let i = 0; i < 5; i++) {
       await client.send(new PutItemCommand({ TableName: dynamo.tableName, Item: { [TABLE_KEYS.partitionKey]: { S: 'JOB#a' }, [TABLE_KEYS.sortKey]: { S: `DECISION#${i}` } } }));
@@ -58,7 +48,7 @@ describe('the local decision table', () => {
     prototype.detachResource = detachResource;
     client?.destroy();
     await dynamo?.close();
-    rmSync(home, { recursive: true, force: true });
+    home.remove();
   });
 
   it('closes the LevelDB iterator of every Query (read to the end or stopped at its Limit) and Scan', async () => {
@@ -80,7 +70,8 @@ describe('the local decision table', () => {
     }
     expect((await client.send(new ScanCommand({ TableName: dynamo.tableName }))).Items).toHaveLength(5);
     // The streams end after the response is written: give the closes a moment, not a fixed one.
-    await until(() => openIterators.size === before, 5_000);
+    // If they stay open, the assertion below says how many.
+    await eventually(async () => (openIterators.size === before ? true : undefined), 5_000).catch(() => undefined);
     expect(openIterators.size).toBe(before);
   });
 });

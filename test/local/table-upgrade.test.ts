@@ -3,8 +3,7 @@
  * on `uploader`, every index projecting ALL, as before commit ff8a7d7) is upgraded at start into this
  * version's indexes, every item copied, the old table kept beside; a crash part-way loses nothing.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,14 +14,15 @@ import { closeServer, endpointOf, listen, LOOPBACK } from '../../local/net.ts';
 import { automatedRecord } from '../../functions/lib/decision.ts';
 import { decisionItem, DECISION_INDEXES } from '../../functions/store/table-schema.ts';
 import type { DecisionStatus, ModerationState } from '../../functions/lib/types.ts';
+import { eventually, tempHome } from './stack-helpers.ts';
 
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const PRECISE = '0.12345678901234567890123456789';
-const dirs: string[] = [];
+const homes: Array<{ remove(): void }> = [];
 const open: LocalDynamo[] = [];
 afterEach(async () => {
   for (const dynamo of open.splice(0)) await dynamo.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const home of homes.splice(0)) home.remove();
 });
 
 function record(n: number, status: DecisionStatus, uploader: string) {
@@ -56,11 +56,7 @@ async function oldTable(path: string, items: Array<Record<string, unknown>>): Pr
     }),
   );
   // dynalite creates a table asynchronously even with createTableMs 0: writes before ACTIVE are refused.
-  const deadline = Date.now() + 10_000;
-  while ((await client.send(new DescribeTableCommand({ TableName: DECISION_TABLE_NAME }))).Table?.TableStatus !== 'ACTIVE') {
-    if (Date.now() > deadline) throw new Error('the old-format table did not become ACTIVE');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await eventually(async () => ((await client.send(new DescribeTableCommand({ TableName: DECISION_TABLE_NAME }))).Table?.TableStatus === 'ACTIVE' ? true : undefined), 10_000, 10);
   const documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   for (const Item of items) await documents.send(new PutCommand({ TableName: DECISION_TABLE_NAME, Item }));
   client.destroy();
@@ -80,9 +76,9 @@ async function query(dynamo: LocalDynamo, index: string | undefined, key: string
 }
 
 function home(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'table-upgrade-'));
-  dirs.push(dir);
-  return dir;
+  const made = tempHome('table-upgrade-');
+  homes.push(made);
+  return made.dir;
 }
 
 const items = () => [record(1, 'REJECTED', 'ann'), record(2, 'APPROVED', 'ann'), record(3, 'REVIEW', 'bob'), { pk: 'CONTENT#abc', sk: 'CONTENT', jobId: '1'.padStart(40, '0') }];
