@@ -369,3 +369,8 @@ function isOwnOrigin(origin: string, port: number): boolean {
   }
   return url.protocol === 'http:' && Number(url.port || 80) === port && isLoopbackName(url.hostname);
 }
+
+/** Text for an XML element's content (S3's error and tagging documents). */
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

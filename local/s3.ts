@@ -18,7 +18,8 @@ import { compileFunction } from 'node:vm';
 import S3rver from 's3rver';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { buildS3Notification } from '../functions/lib/s3-event.ts';
-import { closeServer, endpointOf, listen, LOCAL_REGION, LOOPBACK, silentLogger, sleep, type LocalLogger } from './net.ts';
+import { closeServer, endpointOf, escapeXml, listen, LOCAL_REGION, LOOPBACK, silentLogger, sleep, type LocalLogger } from './net.ts';
+import { invalidTaggingHeader, resetTagsOnWrite, tagsMiddleware, type TaggableStore } from './s3-tags.ts';
 import { accessKeyOf, checkServingGate, statusTagIn, type ServingGateOptions } from './serving-gate.ts';
 
 export const UPLOADS_BUCKET = 'moderation-uploads';
@@ -140,6 +141,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const store = confinedFilesystemStore(options.directory);
   const app = s3rver as unknown as { store: unknown; context: { store: unknown } };
   app.store = app.context.store = store;
+  // Tags as S3 keeps them: a written object starts with the tags its request gives (local/s3-tags.ts).
+  resetTagsOnWrite(store as TaggableStore);
   await s3rver.configureBuckets();
 
   // Which request an s3rver 'event' comes from (a POST with an uploadId is CompleteMultipartUpload; the
@@ -157,6 +160,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     }) as S3rver;
     await next();
   });
+  // After it (outside s3rver's own): the tags a PutObject or CopyObject gives, once the object is written.
+  middleware.splice(1, 0, tagsMiddleware(store as TaggableStore) as never);
   const objectLocks = new KeyedLock();
   const nextSequencer = createSequencer();
   const inFlight = new Set<Promise<void>>();
@@ -269,6 +274,13 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
       const message = "Keys with '.' or '..' path segments are not supported by the local S3 (they would name files outside its directory).";
       res.writeHead(400, { 'Content-Type': 'application/xml' });
       res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code><Message>${message}</Message><RequestId>local</RequestId></Error>`);
+      return;
+    }
+    // S3 refuses a tag set it cannot keep before it writes anything; so does the local S3.
+    const invalidTags = invalidTaggingHeader(req);
+    if (invalidTags !== undefined) {
+      res.writeHead(400, { 'Content-Type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidTag</Code><Message>${escapeXml(invalidTags)}</Message><RequestId>local</RequestId></Error>`);
       return;
     }
     // S3 takes x-amz-copy-source percent-encoded (encodeURIComponent per segment); s3rver reads it with
@@ -705,6 +717,3 @@ async function peekTaggingBody(req: IncomingMessage, gate: ServingGateOptions): 
   return body.toString('utf8');
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
