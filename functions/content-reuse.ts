@@ -71,6 +71,8 @@ function reusedDetection(latest: DecisionRecord, how: Pick<ReusedDecision, 'matc
     policyVersion,
     ...(latest.modelVersion ? { modelVersion: latest.modelVersion } : {}),
     ...(status === 'UNUSABLE' ? { unusableReason: latest.reason ?? 'the file is not a usable image' } : {}),
+    // The same bytes show the same things: the label tags of a repeat come from the earlier labels.
+    ...(how.match === 'identical' && latest.analysis?.labels ? { repeatedLabels: latest.analysis.labels.map(({ name, confidence }) => ({ name, confidence })) } : {}),
     source: 's3-object',
     reusedFrom,
     durationMs: Date.now() - startedAt,

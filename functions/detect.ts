@@ -28,6 +28,7 @@ import { applyAnalysisRules } from './lib/analysis-verdict.ts';
 import { childSafetyTriggers } from './lib/analysis-policy.ts';
 import type { Detection, Fingerprint, Job, ModerationState, RecordOutcome } from './lib/types.ts';
 import type { Policy } from './lib/policy.ts';
+import { labelTags } from './lib/tags.ts';
 
 /** Enough of the file for any common format's header (dimensions, frame count). */
 const HEADER_BYTES = 64 * 1024;
@@ -45,7 +46,7 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
     }
     // The live policy's route for this upload (functions/policy-source.ts): read once, so name and version agree.
     const routed = await policyFor(job);
-    const detected = { ...(await detect(job, routed.policy)), policyName: routed.policy.name };
+    const detected = withObjectTags({ ...(await detect(job, routed.policy)), policyName: routed.policy.name }, routed.policy);
     const fingerprint = fingerprints.get(job);
     // The record step indexes the bytes (docs/architecture.md, "Never pay twice for the same bytes").
     const detection = fingerprint && !detected.objectState ? { ...detected, fingerprint } : detected;
@@ -61,6 +62,13 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
     flushMetrics();
   }
 };
+
+/** The label tags the policy asks the apply step to write (`objectTags`), from what the detection found. */
+function withObjectTags(detection: Detection, policy: Policy): Detection {
+  const setting = policy.analysis.objectTags;
+  if (!setting) return detection;
+  return { ...detection, objectTags: labelTags(setting, detection.analysis?.labels ?? detection.repeatedLabels) };
+}
 
 /** The job's latest decision (a human's over the automated one): a duplicate or a replay applies what stands. */
 async function existingDecision(jobId: string): Promise<RecordOutcome | undefined> {

@@ -130,14 +130,17 @@ Examples:
 }
 
 function summaryOf(policy: Policy) {
-  return { name: policy.name, version: policy.version, minConfidence: policy.minConfidence, rules: policy.rules, default: policy.default, animation: policy.animation, formats: policy.formats, analysis: policy.analysis.needs, warnings: policy.warnings };
+  return { name: policy.name, version: policy.version, minConfidence: policy.minConfidence, rules: policy.rules, default: policy.default, animation: policy.animation, formats: policy.formats, analysis: policy.analysis.needs, ...(policy.analysis.objectTags ? { objectTags: policy.analysis.objectTags } : {}), warnings: policy.warnings };
 }
 
 /** What the policy runs beside moderation: "labels, text, faces (child safety: only with nudity or swimwear)" or "none". */
 function describeNeeds(policy: Policy): string {
   const needs = policy.analysis.needs;
   const parts = [needs.labels ? 'labels' : '', needs.text ? 'text' : '', needs.faces === 'always' ? 'faces' : needs.faces === 'conditional' ? 'faces (child safety: only with nudity or swimwear)' : ''].filter(Boolean);
-  return parts.length ? parts.join(', ') : 'none';
+  const described = parts.length ? parts.join(', ') : 'none';
+  // Label tags on the object (functions/lib/tags.ts): why the labels run when no rule needs them.
+  const tags = policy.analysis.objectTags;
+  return tags ? `${described}; object tags: up to ${plural(tags.labels, 'label')} at ${tags.minConfidence}% or more` : described;
 }
 
 function describe(report: WhatIfReport, since: Date): string {

@@ -12,6 +12,7 @@
  *   faces:
  *     childSafety: { confidence: 50 }    # a face estimated under 18 + a nudity/swimwear label ≥ 50: REJECTED
  *   analysis: { labels: true, faces: true, text: true }   # run (and record) on every image, rules or not
+ *   objectTags: { labels: 3, minConfidence: 80 }           # write the top labels as S3 object tags (tags.ts)
  *
  * Pure: validation (every problem names the field and the value, with "did you mean"), compilation, and
  * the matching of an analysis' results against the rules. No AWS client here.
@@ -19,6 +20,7 @@
 import { didYouMean } from './did-you-mean.ts';
 import { labelPath } from './taxonomy.ts';
 import { PolicyError } from './errors.ts';
+import { MAX_LABEL_TAGS, type ObjectTagsSetting } from './tags.ts';
 import { isPlainObject } from './plain-object.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -106,7 +108,7 @@ export function refuseAnalysesNotEnabled(policies: readonly { name: string; anal
 }
 
 const WHY_NEEDED: Record<AnalysisName, string> = {
-  labels: 'DetectLabels: labels rules or analysis.labels',
+  labels: 'DetectLabels: labels rules, analysis.labels or objectTags.labels',
   faces: 'DetectFaces: the child-safety rule or analysis.faces',
   text: 'DetectText: text rules or analysis.text',
 };
@@ -133,10 +135,11 @@ export interface AnalysisDocument {
   };
   faces?: { childSafety?: false | { confidence?: number } };
   analysis?: Partial<Record<AnalysisName, boolean>>;
+  objectTags?: { labels?: number; minConfidence?: number };
 }
 
 /** The top-level fields this module owns in a policy document. */
-export const ANALYSIS_FIELDS = ['labels', 'text', 'faces', 'analysis'] as const;
+export const ANALYSIS_FIELDS = ['labels', 'text', 'faces', 'analysis', 'objectTags'] as const;
 
 // ---------------------------------------------------------------------------------------------------
 // The compiled rules (what the verdict uses)
@@ -168,6 +171,8 @@ export interface AnalysisPolicy {
   childSafety?: ChildSafetyRule;
   /** Run on every image and record, rules or not (the document's `analysis`). */
   always: AnalysisSet;
+  /** What the apply step writes on the object besides the decision: the top labels (the document's `objectTags`). */
+  objectTags?: ObjectTagsSetting;
   /** Derived from the rules and `always`: which analyses a detection must run. */
   needs: AnalysisNeeds;
 }
@@ -194,6 +199,10 @@ const THRESHOLD_FIELDS = ['reject', 'review'];
 const TEXT_FIELDS = ['words', 'patterns', 'presets'];
 const FACES_FIELDS = ['childSafety'];
 const CHILD_SAFETY_FIELDS = ['confidence'];
+const OBJECT_TAGS_FIELDS = ['labels', 'minConfidence'];
+
+/** The label tags' confidence when the document does not say: labels this sure are worth a tag. */
+export const DEFAULT_LABEL_TAG_CONFIDENCE = 80;
 
 /**
  * Validates and compiles the analysis sections of a policy document. Returns the compiled rules and
@@ -206,15 +215,20 @@ export function compileAnalysis(document: Record<string, unknown>): { analysis: 
   const text = compileText(document.text, issues);
   const childSafety = compileFaces(document.faces, issues);
   const always = compileAlways(document.analysis, issues);
+  const objectTags = compileObjectTags(document.objectTags, issues);
   const needs: AnalysisNeeds = {
-    labels: always.labels || Object.values(labels).some((rule) => rule.action === 'threshold'),
+    labels: always.labels || Object.values(labels).some((rule) => rule.action === 'threshold') || (objectTags?.labels ?? 0) > 0,
     text: always.text || text.length > 0,
     faces: always.faces ? 'always' : childSafety ? 'conditional' : 'never',
   };
-  return { analysis: { labels, text, ...(childSafety ? { childSafety } : {}), always, needs }, issues };
+  return { analysis: { labels, text, ...(childSafety ? { childSafety } : {}), always, ...(objectTags ? { objectTags } : {}), needs }, issues };
 }
 
-/** What of the analysis part changes decisions, for the policy's version; undefined when there is nothing. */
+/**
+ * What of the analysis part changes decisions or what is written on the object, for the policy's
+ * version; undefined when there is nothing (a reused decision is one made under the same version, so
+ * a change of the label tags is not hidden behind an earlier upload's).
+ */
 export function analysisVersionPart(analysis: AnalysisPolicy): unknown {
   const labels = Object.fromEntries(
     Object.entries(analysis.labels).map(([key, rule]) => [key, rule.action === 'allow' ? 'allow' : { reject: rule.reject, review: rule.review }]),
@@ -225,6 +239,7 @@ export function analysisVersionPart(analysis: AnalysisPolicy): unknown {
     ...(analysis.text.length ? { text: [...analysis.text].map((rule) => `${rule.action}:${rule.kind}:${rule.source}`).sort() } : {}),
     ...(analysis.childSafety ? { childSafety: analysis.childSafety } : {}),
     ...(ANALYSIS_NAMES.some((name) => analysis.always[name]) ? { always: analysis.always } : {}),
+    ...(analysis.objectTags ? { objectTags: analysis.objectTags } : {}),
   };
   // Canonicalised (keys sorted, undefined thresholds dropped) with the rest of the policy by policyVersion.
   return Object.keys(part).length ? part : undefined;
@@ -420,6 +435,33 @@ function compileAlways(input: unknown, issues: string[]): AnalysisSet {
     set[key as AnalysisName] = value;
   }
   return set;
+}
+
+function compileObjectTags(input: unknown, issues: string[]): ObjectTagsSetting | undefined {
+  if (input === undefined) return undefined;
+  if (!isPlainObject(input)) {
+    issues.push(`objectTags: must be a mapping with ${OBJECT_TAGS_FIELDS.join(', ')} (e.g. { labels: 3 }), got ${describe(input)}`);
+    return undefined;
+  }
+  let ok = true;
+  for (const key of Object.keys(input)) {
+    if (!OBJECT_TAGS_FIELDS.includes(key)) {
+      issues.push(unknownField('objectTags', key, OBJECT_TAGS_FIELDS));
+      ok = false;
+    }
+  }
+  const labels = input.labels ?? 0;
+  if (typeof labels !== 'number' || !Number.isInteger(labels) || labels < 0 || labels > MAX_LABEL_TAGS) {
+    issues.push(`objectTags.labels: must be a whole number from 0 to ${MAX_LABEL_TAGS} (S3 keeps 10 tags; the status and job tags take 2), got ${describe(labels)}`);
+    ok = false;
+  }
+  const minConfidence = input.minConfidence ?? DEFAULT_LABEL_TAG_CONFIDENCE;
+  if (typeof minConfidence !== 'number' || !Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 100) {
+    issues.push(`objectTags.minConfidence: must be a number from 0 to 100, got ${describe(minConfidence)}`);
+    ok = false;
+  }
+  // labels: 0 is the same as no objectTags (and keeps the policy's version).
+  return ok && (labels as number) > 0 ? { labels: labels as number, minConfidence: minConfidence as number } : undefined;
 }
 
 function unknownField(at: string, key: string, expected: readonly string[]): string {

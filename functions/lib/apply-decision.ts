@@ -7,7 +7,7 @@
 import type { ObjectHead, ObjectRef, ObjectStore } from '../store/object-store.ts';
 import { normaliseETag } from './object-identity.ts';
 import { quarantineKeyFor } from './quarantine.ts';
-import { JOB_TAG, withDecisionTags } from './tags.ts';
+import { JOB_TAG, LABEL_TAG_PREFIX, withDecisionTags, type Tag } from './tags.ts';
 import type { AppliedAction, DecisionStatus, Job } from './types.ts';
 
 const GONE: AppliedAction = { action: 'skipped', detail: 'object deleted before the decision was applied' };
@@ -16,20 +16,26 @@ const OVERWRITTEN: AppliedAction = {
   detail: 'object was overwritten before the decision was applied; the newer upload has its own job',
 };
 
-export async function applyDecision(objects: ObjectStore, job: Job, status: DecisionStatus, quarantineBucket: string): Promise<AppliedAction> {
-  return status === 'REJECTED' ? quarantine(objects, job, status, quarantineBucket) : tag(objects, job, status);
+/**
+ * `labels`: the label tags to write with the decision (the policy's `objectTags`; [] for none);
+ * undefined keeps the object's own, as a person's decision does (functions/lib/tags.ts).
+ */
+export async function applyDecision(objects: ObjectStore, job: Job, status: DecisionStatus, quarantineBucket: string, labels?: readonly Tag[]): Promise<AppliedAction> {
+  return status === 'REJECTED' ? quarantine(objects, job, status, quarantineBucket, labels) : tag(objects, job, status, labels);
 }
 
-async function tag(objects: ObjectStore, job: Job, status: DecisionStatus): Promise<AppliedAction> {
+async function tag(objects: ObjectStore, job: Job, status: DecisionStatus, labels: readonly Tag[] | undefined): Promise<AppliedAction> {
   const current = await objects.readTags(job);
   if (current === 'missing') return GONE;
-  const { tags, dropped } = withDecisionTags(current, status, job.jobId);
+  const { tags, dropped } = withDecisionTags(current, status, job.jobId, labels);
   if ((await objects.writeTags(job, tags)) === 'missing') return GONE;
   const note = dropped.length ? ` (the object had ${current.length} tags: left out ${dropped.join(', ')} to stay within S3's 10)` : '';
-  return { action: 'tagged', detail: `tagged moderation-status=${status}${note}` };
+  const written = tags.filter((t) => t.Key.startsWith(LABEL_TAG_PREFIX)).map((t) => t.Key.slice(LABEL_TAG_PREFIX.length));
+  const labelNote = labels !== undefined && written.length ? ` and ${written.length} label tag${written.length > 1 ? 's' : ''} (${written.join(', ')})` : '';
+  return { action: 'tagged', detail: `tagged moderation-status=${status}${labelNote}${note}` };
 }
 
-async function quarantine(objects: ObjectStore, job: Job, status: DecisionStatus, quarantineBucket: string): Promise<AppliedAction> {
+async function quarantine(objects: ObjectStore, job: Job, status: DecisionStatus, quarantineBucket: string, labels: readonly Tag[] | undefined): Promise<AppliedAction> {
   const quarantineKey = quarantineKeyFor(job.bucket, job.key);
   if ((await objects.head(job)) === 'missing') {
     const alreadyQuarantined = (await objects.head({ bucket: quarantineBucket, key: quarantineKey })) !== 'missing';
@@ -40,7 +46,7 @@ async function quarantine(objects: ObjectStore, job: Job, status: DecisionStatus
     quarantineKey,
     // Unversioned: copy only the bytes that were judged, not a newer upload under the same key.
     ifMatch: !job.versionId && job.eTag ? job.eTag : undefined,
-    tags: withDecisionTags([], status, job.jobId).tags,
+    tags: withDecisionTags([], status, job.jobId, labels).tags,
   });
   if (copied === 'superseded') return OVERWRITTEN;
   if (copied === 'missing') return GONE;
@@ -60,7 +66,7 @@ export async function quarantinedCopy(
   objects: ObjectStore,
   job: Job,
   quarantineBucket: string,
-): Promise<{ ref: ObjectRef; head: ObjectHead } | { reason: string }> {
+): Promise<{ ref: ObjectRef; head: ObjectHead; labels: Tag[] } | { reason: string }> {
   const ref: ObjectRef = { bucket: quarantineBucket, key: quarantineKeyFor(job.bucket, job.key) };
   const where = `s3://${ref.bucket}/${ref.key}`;
   const head = await objects.head(ref);
@@ -70,7 +76,8 @@ export async function quarantinedCopy(
   const owner = tags === 'missing' ? undefined : tags.find((tag) => tag.Key === JOB_TAG)?.Value;
   const ours = owner ? owner === job.jobId : !job.eTag || normaliseETag(job.eTag) === head.eTag;
   if (!ours) return { reason: `the copy in quarantine (${where}) is of another upload of this key${owner ? ` (job ${owner})` : ''}` };
-  return { ref, head };
+  // Its label tags (the policy's objectTags) go back with it when it is restored.
+  return { ref, head, labels: tags === 'missing' ? [] : tags.filter((tag) => tag.Key.startsWith(LABEL_TAG_PREFIX)) };
 }
 
 /**
@@ -80,15 +87,16 @@ export async function quarantinedCopy(
  * upload under the key is never overwritten; an object that was never moved is only tagged.
  */
 export async function restoreFromQuarantine(objects: ObjectStore, job: Job, quarantineBucket: string): Promise<AppliedAction> {
-  const approved = withDecisionTags([], 'APPROVED', job.jobId).tags;
   const current = await objects.head({ bucket: job.bucket, key: job.key });
   if (current !== 'missing') {
     if (current.metadata?.[RESTORED_FROM_METADATA] === job.jobId) {
-      const outcome = await objects.writeTags({ bucket: job.bucket, key: job.key, ...(current.versionId ? { versionId: current.versionId } : {}) }, approved);
+      const restoredRef = { bucket: job.bucket, key: job.key, ...(current.versionId ? { versionId: current.versionId } : {}) };
+      const existing = await objects.readTags(restoredRef);
+      const outcome = existing === 'missing' ? 'missing' : await objects.writeTags(restoredRef, withDecisionTags(existing, 'APPROVED', job.jobId).tags);
       if (outcome === 'done') return { action: 'restored', detail: 'already restored from quarantine; tagged moderation-status=APPROVED' };
     }
     const judged = job.versionId ? await objects.head(job) : normaliseETag(job.eTag) === current.eTag ? current : 'missing';
-    if (judged !== 'missing') return tag(objects, job, 'APPROVED');
+    if (judged !== 'missing') return tag(objects, job, 'APPROVED', undefined);
     return {
       action: 'skipped',
       detail: `the key now holds a newer upload (it has its own job): the approved object stays in quarantine at s3://${quarantineBucket}/${quarantineKeyFor(job.bucket, job.key)}`,
@@ -98,7 +106,7 @@ export async function restoreFromQuarantine(objects: ObjectStore, job: Job, quar
   if ('reason' in copy) return { action: 'skipped', detail: `nothing to restore: ${copy.reason}` };
   const restored = await objects.restoreFromQuarantine(copy.ref, {
     to: { bucket: job.bucket, key: job.key },
-    tags: approved,
+    tags: withDecisionTags([], 'APPROVED', job.jobId, copy.labels).tags,
     metadata: { [RESTORED_FROM_METADATA]: job.jobId },
   });
   if (restored.outcome === 'missing') return { action: 'skipped', detail: 'nothing to restore: the quarantine copy was deleted meanwhile' };

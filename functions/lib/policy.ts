@@ -195,6 +195,7 @@ const PolicyDocumentSchema = z.strictObject({
   text: z.unknown().optional(),
   faces: z.unknown().optional(),
   analysis: z.unknown().optional(),
+  objectTags: z.unknown().optional(),
   rules: z.record(z.string(), RuleSchema, {
     error: (issue) =>
       issue.input === undefined

@@ -4,6 +4,7 @@
  */
 import type { AdapterUse } from './adapter.ts';
 import type { AnalysisSummary } from './analysis.ts';
+import type { Tag } from './tags.ts';
 
 export type { AdapterUse } from './adapter.ts';
 export type { AnalysisSummary } from './analysis.ts';
@@ -130,6 +131,17 @@ export interface Detection {
    * them; `missing` names those that failed (functions/analysis.ts, functions/lib/analysis.ts).
    */
   analysis?: AnalysisSummary;
+  /**
+   * Identical bytes repeating an earlier decision: the labels DetectLabels found in them then, for the
+   * label tags (no call was made for this job, so they are not its analysis).
+   */
+  repeatedLabels?: { name: string; confidence: number }[];
+  /**
+   * The label tags the apply step writes, when the policy asks (`objectTags`, functions/lib/tags.ts):
+   * from this detection's labels or the repeated ones. Not recorded: they say what the image shows,
+   * which the record's analysis says already.
+   */
+  objectTags?: Tag[];
   durationMs: number;
 }
 

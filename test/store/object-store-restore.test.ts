@@ -80,12 +80,32 @@ describe('restoring a quarantined object (a granted appeal)', () => {
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });
 
-  it('a copy already restored is only tagged again (idempotent)', async () => {
+  it('a copy already restored is only tagged again (idempotent), keeping the tags it carries', async () => {
     s3.on(HeadObjectCommand, { Bucket: 'uploads', Key: job.key }).resolves({ ContentLength: 3, ETag: '"abc"', VersionId: 'v2', Metadata: { [RESTORED_FROM_METADATA]: jobId } });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [{ Key: 'team', Value: 'a' }, { Key: 'moderation-status', Value: 'APPROVED' }, { Key: 'moderation-label:Car', Value: '98' }] });
     s3.on(PutObjectTaggingCommand).resolves({});
     const applied = await restoreFromQuarantine(store, job, 'quarantine');
     expect(applied).toMatchObject({ action: 'restored', detail: 'already restored from quarantine; tagged moderation-status=APPROVED' });
-    expect(s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input).toMatchObject({ VersionId: 'v2' });
+    const tagged = s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input;
+    expect(tagged).toMatchObject({ VersionId: 'v2' });
+    expect(tagged.Tagging!.TagSet).toEqual([
+      { Key: 'team', Value: 'a' },
+      { Key: 'moderation-status', Value: 'APPROVED' },
+      { Key: 'moderation-job', Value: jobId },
+      { Key: 'moderation-label:Car', Value: '98' },
+    ]);
     expect(s3.commandCalls(CopyObjectCommand)).toHaveLength(0);
+  });
+
+  it('the label tags of the quarantine copy go back with the object (the policy’s objectTags)', async () => {
+    s3.on(HeadObjectCommand, { Bucket: 'uploads', Key: job.key }).rejects(s3Error('NotFound', 404));
+    s3.on(HeadBucketCommand).resolves({});
+    s3.on(HeadObjectCommand, { Bucket: 'quarantine', Key: quarantineKey }).resolves({ ContentLength: 3, ETag: '"abc"', ContentType: 'image/jpeg' });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [{ Key: 'moderation-job', Value: jobId }, { Key: 'moderation-status', Value: 'REJECTED' }, { Key: 'moderation-label:Poster', Value: '92' }] });
+    s3.on(CopyObjectCommand).resolves({ VersionId: 'v2' });
+    s3.on(PutObjectTaggingCommand).resolves({});
+    s3.on(DeleteObjectCommand).resolves({});
+    await restoreFromQuarantine(store, job, 'quarantine');
+    expect(s3.commandCalls(CopyObjectCommand)[0]!.args[0].input.Tagging).toBe(`moderation-status=APPROVED&moderation-job=${jobId}&moderation-label%3APoster=92`);
   });
 });
