@@ -275,9 +275,23 @@ const EXPOSED_HEADERS = [
   'x-amz-crc32',
 ].join(', ');
 
+/** A listening server's address, asked of the socket once (it does not change while it listens). */
+const boundAddresses = new WeakMap<Server, AddressInfo>();
+function boundAddressOf(server: Server): AddressInfo | undefined {
+  let bound = boundAddresses.get(server);
+  if (!bound) {
+    const address = server.address();
+    if (address && typeof address === 'object') {
+      boundAddresses.set(server, (bound = address));
+      // Listening again (another port) asks again.
+      server.once('close', () => boundAddresses.delete(server));
+    }
+  }
+  return bound;
+}
+
 function admitBrowserRequest(server: Server, req: IncomingMessage, res: ServerResponse): boolean {
-  const address = server.address();
-  const bound = address && typeof address === 'object' ? address : undefined;
+  const bound = boundAddressOf(server);
   const host = req.headers.host;
   if (bound && isLoopbackName(bound.address) && host !== undefined && !isLoopbackName(hostnameOf(host))) {
     return refuse(res, `Host "${host}" is not a loopback name: the local endpoints answer only requests to 127.0.0.1 or localhost (a page whose DNS name points at this machine is refused).`);

@@ -143,6 +143,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   app.store = app.context.store = store;
   // Tags as S3 keeps them: a written object starts with the tags its request gives (local/s3-tags.ts).
   resetTagsOnWrite(store as TaggableStore);
+  cacheBucketConfigurations(store as BucketConfigurationStore);
   await s3rver.configureBuckets();
 
   // Which request an s3rver 'event' comes from (a POST with an uploadId is CompleteMultipartUpload; the
@@ -517,6 +518,57 @@ function hoistCopySource(req: IncomingMessage): void {
  * segments or NUL (400 InvalidArgument), upload ids that s3rver cannot have issued (404
  * NoSuchUpload) and part numbers outside 1-10000 (400 InvalidArgument).
  */
+interface BucketConfigurationStore {
+  getSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
+  putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
+  deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
+  deleteBucket(bucket: string): Promise<unknown>;
+}
+
+/**
+ * s3rver reads the bucket's CORS and website configuration files on every request (two failed file
+ * opens per request when, as here, there are none): a bucket's configuration is read once and kept
+ * until this store changes it, which it alone does.
+ */
+function cacheBucketConfigurations(store: BucketConfigurationStore): void {
+  const cache = new Map<string, Promise<unknown>>();
+  const id = (bucket: string, type: string) => `${bucket}\u0000${type}`;
+  const { getSubresource, putSubresource, deleteSubresource, deleteBucket } = store;
+  store.getSubresource = function (bucket, key, type) {
+    if (key !== undefined) return getSubresource.call(this, bucket, key, type);
+    let found = cache.get(id(bucket, type));
+    if (!found) {
+      found = getSubresource.call(this, bucket, key, type);
+      cache.set(id(bucket, type), found);
+      // A failed read is not kept: the next request reads again.
+      found.catch(() => cache.delete(id(bucket, type)));
+    }
+    return found;
+  };
+  store.putSubresource = async function (bucket, key, resource) {
+    if (key === undefined) cache.delete(id(bucket, resource.type));
+    try {
+      return await putSubresource.call(this, bucket, key, resource);
+    } finally {
+      if (key === undefined) cache.delete(id(bucket, resource.type));
+    }
+  };
+  store.deleteSubresource = async function (bucket, key, type) {
+    try {
+      return await deleteSubresource.call(this, bucket, key, type);
+    } finally {
+      if (key === undefined) cache.delete(id(bucket, type));
+    }
+  };
+  store.deleteBucket = async function (bucket) {
+    try {
+      return await deleteBucket.call(this, bucket);
+    } finally {
+      for (const key of [...cache.keys()]) if (key.startsWith(`${bucket}\u0000`)) cache.delete(key);
+    }
+  };
+}
+
 export function confinedFilesystemStore(directory: string): unknown {
   const { Store } = confinedStoreClasses(directory);
   return new Store(resolvePath(directory));
