@@ -24,6 +24,7 @@ import {
   type AnalysisName,
   type DetectedLabel,
   type DetectedLine,
+  DETECT_LABELS_MIN_CONFIDENCE,
 } from './lib/analysis-policy.ts';
 import {
   normaliseDetectedLabels,
@@ -103,7 +104,7 @@ export async function addFaces(run: AnalysisRun, image: Image): Promise<Analysis
 async function analyse(run: AnalysisRun, name: AnalysisName, image: Image): Promise<void> {
   try {
     if (name === 'labels') {
-      const response = await analysisRekognition().send(new DetectLabelsCommand({ Image: image, MaxLabels: 100, MinConfidence: 50 }));
+      const response = await analysisRekognition().send(new DetectLabelsCommand({ Image: image, MaxLabels: 100, MinConfidence: DETECT_LABELS_MIN_CONFIDENCE }));
       run.labels = normaliseDetectedLabels(response);
       Object.assign(run.summary, summariseLabels(response));
     } else if (name === 'faces') {

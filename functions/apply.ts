@@ -17,9 +17,8 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
   } else if (state.detection?.objectState) {
     applied = { action: 'skipped', detail: `object ${state.detection.objectState}; nothing to tag or quarantine` };
   } else {
-    // The policy's label tags; none when it asks for none. Without a detection (a job decided before:
-    // the decision that stands is applied again) the object's label tags stay as they are.
-    const labels = state.detection ? (state.detection.objectTags ?? []) : undefined;
+    // The policy's label tags (none when it asks for none); undefined keeps the object's own.
+    const labels = state.detection ? state.detection.objectTags : state.objectTags;
     applied = await applyDecision(objects(), job, status, required(handlerConfig(), 'quarantineBucket'), labels);
   }
   logger.info('decision applied', { jobId: job.jobId, status, ...applied });

@@ -37,7 +37,9 @@ export async function identicalContentDetection(job: Job, contentHash: string, p
   if (!source || source.jobId === job.jobId) return undefined;
   const latest = await store.latestDecision(source.jobId);
   if (!latest || !REUSABLE_STATUSES.includes(latest.status)) return undefined;
-  return reusedDetection(latest, { match: 'identical' }, policyVersion, startedAt);
+  // What the bytes show is in the automated record (a person's decision records no analysis).
+  const seen = latest.analysis ? latest : latest.kind === 'automated' ? undefined : await store.automated(source.jobId);
+  return { ...reusedDetection(latest, { match: 'identical' }, policyVersion, startedAt), ...repeatedLabelsOf(seen) };
 }
 
 /** REJECTED, as a detection, when the image is a near-duplicate of one that stands REJECTED under this policy version. */
@@ -71,12 +73,16 @@ function reusedDetection(latest: DecisionRecord, how: Pick<ReusedDecision, 'matc
     policyVersion,
     ...(latest.modelVersion ? { modelVersion: latest.modelVersion } : {}),
     ...(status === 'UNUSABLE' ? { unusableReason: latest.reason ?? 'the file is not a usable image' } : {}),
-    // The same bytes show the same things: the label tags of a repeat come from the earlier labels.
-    ...(how.match === 'identical' && latest.analysis?.labels ? { repeatedLabels: latest.analysis.labels.map(({ name, confidence }) => ({ name, confidence })) } : {}),
     source: 's3-object',
     reusedFrom,
     durationMs: Date.now() - startedAt,
   };
+}
+
+/** The same bytes show the same things: a repeat's label tags come from the earlier labels. */
+function repeatedLabelsOf(record: DecisionRecord | undefined): Pick<Detection, 'repeatedLabels'> {
+  const labels = record?.analysis?.labels;
+  return labels ? { repeatedLabels: labels.map(({ name, confidence }) => ({ name, confidence })) } : {};
 }
 
 /**

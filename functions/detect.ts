@@ -28,7 +28,7 @@ import { applyAnalysisRules } from './lib/analysis-verdict.ts';
 import { childSafetyTriggers } from './lib/analysis-policy.ts';
 import type { Detection, Fingerprint, Job, ModerationState, RecordOutcome } from './lib/types.ts';
 import type { Policy } from './lib/policy.ts';
-import { labelTags } from './lib/tags.ts';
+import { labelTags, type Tag } from './lib/tags.ts';
 
 /** Enough of the file for any common format's header (dimensions, frame count). */
 const HEADER_BYTES = 64 * 1024;
@@ -42,7 +42,9 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
     if (existing) {
       logger.info('job already decided; skipping detection', { ...context, status: existing.status });
       metrics.addMetric('DuplicateJobs', MetricUnit.Count, 1);
-      return { ...state, decision: existing };
+      // A replay after a failed Apply still owes the object its label tags.
+      const objectTags = await decidedObjectTags(job);
+      return { ...state, decision: existing, ...(objectTags ? { objectTags } : {}) };
     }
     // The live policy's route for this upload (functions/policy-source.ts): read once, so name and version agree.
     const routed = await policyFor(job);
@@ -63,11 +65,24 @@ export const handler = async (state: ModerationState): Promise<ModerationState> 
   }
 };
 
-/** The label tags the policy asks the apply step to write (`objectTags`), from what the detection found. */
+/**
+ * The label tags the policy asks the apply step to write (`objectTags`), from what the detection
+ * found: none when the policy asks for none; left out (the object keeps its own) when there is
+ * nothing to make them from.
+ */
 function withObjectTags(detection: Detection, policy: Policy): Detection {
   const setting = policy.analysis.objectTags;
-  if (!setting) return detection;
-  return { ...detection, objectTags: labelTags(setting, detection.analysis?.labels ?? detection.repeatedLabels) };
+  if (!setting) return { ...detection, objectTags: [] };
+  const labels = detection.analysis?.labels ?? detection.repeatedLabels;
+  return labels ? { ...detection, objectTags: labelTags(setting, labels) } : detection;
+}
+
+/** For a job decided before: the label tags of its automated record's labels under the policy in force. */
+async function decidedObjectTags(job: Job): Promise<Tag[] | undefined> {
+  const setting = (await policyFor(job)).policy.analysis.objectTags;
+  if (!setting) return undefined;
+  const labels = (await decisionHistory().automated(job.jobId))?.analysis?.labels;
+  return labels ? labelTags(setting, labels) : undefined;
 }
 
 /** The job's latest decision (a human's over the automated one): a duplicate or a replay applies what stands. */

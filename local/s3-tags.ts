@@ -6,13 +6,18 @@
  * the uploader's own tags and a quarantine copy's tags were lost. Here:
  *
  * - every object written (PUT, form POST, copy, completed multipart upload) starts with no tags, as a
- *   new object in S3 does (resetTagsOnWrite, at the store: the one place objects are written);
+ *   new object in S3 does (resetTagsOnWrite, at the store: the one place objects are written). The
+ *   old tags go before the first byte is written: s3rver writes over the object's file in place, so
+ *   an upload cut short leaves part of the new bytes, which must not be served under the old status;
  * - PutObject keeps the tags of its `x-amz-tagging`, CopyObject those of its `x-amz-tagging` with
  *   `x-amz-tagging-directive: REPLACE`, else the source's (tagsMiddleware), before the response is sent;
  * - a tag set S3 would refuse (more than 10 tags, a key over 128 or a value over 256 characters, a
- *   key twice) is refused with S3's InvalidTag before anything is written (invalidTaggingHeader).
+ *   character outside S3's set, an `aws:` key, a key twice) is refused with S3's InvalidTag before
+ *   anything is written (invalidTaggingHeader).
  *
- * Not done: tags given to CreateMultipartUpload are not kept (the completed object has none).
+ * Not done: tags given to CreateMultipartUpload are not kept (the completed object has none), and
+ * `x-amz-tagging` in a presigned URL's query string is ignored (S3 has long been reported to need it
+ * as a signed header).
  */
 import type { IncomingMessage } from 'node:http';
 import { escapeXml } from './net.ts';
@@ -34,13 +39,19 @@ export interface TaggableStore {
 const MAX_TAGS = 10;
 const MAX_KEY_CHARS = 128;
 const MAX_VALUE_CHARS = 256;
+/** What S3 allows in a tag: letters and digits (any script), spaces, and + - = . _ : / @. */
+const TAG_CHARACTERS = /^[\p{L}\p{N}\p{Zs}+\-=._:/@]*$/u;
 
 /** Parses `x-amz-tagging` (URL query encoding); throws InvalidTaggingError for what S3 refuses. */
 export function parseTaggingHeader(header: string): Tag[] {
   const tags: Tag[] = [];
   for (const [Key, Value] of new URLSearchParams(header)) {
-    if (!Key || Key.length > MAX_KEY_CHARS) throw new InvalidTaggingError(`The TagKey you have provided is invalid: ${JSON.stringify(Key.slice(0, 40))}`);
-    if (Value.length > MAX_VALUE_CHARS) throw new InvalidTaggingError(`The TagValue you have provided is too long (${Value.length} characters, at most ${MAX_VALUE_CHARS})`);
+    // S3 counts characters (code points), not UTF-16 units.
+    const keyChars = [...Key].length;
+    if (!keyChars || keyChars > MAX_KEY_CHARS || !TAG_CHARACTERS.test(Key)) throw new InvalidTaggingError(`The TagKey you have provided is invalid: ${JSON.stringify(Key.slice(0, 40))}`);
+    if (Key.toLowerCase().startsWith('aws:')) throw new InvalidTaggingError(`Your TagKey cannot be prefixed with aws: ${JSON.stringify(Key.slice(0, 40))}`);
+    if ([...Value].length > MAX_VALUE_CHARS) throw new InvalidTaggingError(`The TagValue you have provided is too long (${[...Value].length} characters, at most ${MAX_VALUE_CHARS})`);
+    if (!TAG_CHARACTERS.test(Value)) throw new InvalidTaggingError(`The TagValue you have provided is invalid: ${JSON.stringify(Value.slice(0, 40))}`);
     if (tags.some((tag) => tag.Key === Key)) throw new InvalidTaggingError(`Cannot provide multiple Tags with the same key: ${JSON.stringify(Key)}`);
     tags.push({ Key, Value });
   }
@@ -52,10 +63,11 @@ export class InvalidTaggingError extends Error {
   override name = 'InvalidTag';
 }
 
-/** The reason S3 would refuse the request's `x-amz-tagging`; undefined when there is none or it is fine. */
-export function invalidTaggingHeader(req: Pick<IncomingMessage, 'headers'>): string | undefined {
+/** The reason S3 would refuse a write's `x-amz-tagging`; undefined when there is none, it is fine, or the request writes nothing. */
+export function invalidTaggingHeader(req: Pick<IncomingMessage, 'headers' | 'method'>): string | undefined {
   const header = req.headers['x-amz-tagging'];
-  if (typeof header !== 'string') return undefined;
+  const method = (req.method ?? '').toUpperCase();
+  if (typeof header !== 'string' || (method !== 'PUT' && method !== 'POST')) return undefined;
   try {
     parseTaggingHeader(header);
     return undefined;
@@ -79,26 +91,28 @@ function taggingResource(tags: Tag[]): { type: string; toXML(): string } {
 export function resetTagsOnWrite(store: TaggableStore): void {
   const putObject = store.putObject.bind(store);
   const copyObject = store.copyObject.bind(store);
-  const clear = (bucket: string, key: string) => store.deleteSubresource(bucket, key, 'tagging').catch(ignoreMissing);
+  const clear = (bucket: string, key: string) => store.deleteSubresource(bucket, key, 'tagging');
   store.putObject = async (object) => {
-    const written = await putObject(object);
     await clear(object.bucket, object.key);
-    return written;
+    return putObject(object);
   };
   store.copyObject = async (srcBucket, srcKey, destBucket, destKey, replacementMetadata) => {
-    const copied = await copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata);
     await clear(destBucket, destKey);
-    return copied;
+    return copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata);
   };
-}
-
-function ignoreMissing(error: NodeJS.ErrnoException): void {
-  if (error?.code !== 'ENOENT') throw error;
 }
 
 interface KoaContext {
   req: IncomingMessage;
   status: number;
+}
+
+/**
+ * The object an `x-amz-copy-source` names, read as s3rver reads it (decodeURI of the whole header,
+ * after local/s3.ts has re-encoded it): a '?' in a key is part of the key.
+ */
+export function copySourceObject(header: string): { bucket: string; key: string } | undefined {
+  return objectOf(header, decodeURI);
 }
 
 /** The bucket and key of a path-style object URL (`/bucket/key`); undefined for a bucket or the service. */
@@ -134,7 +148,7 @@ export function tagsMiddleware(store: TaggableStore) {
     let tags: Tag[] | { toXML(): string } | null = typeof header === 'string' ? parseTaggingHeader(header) : [];
     if (typeof copySource === 'string' && String(req.headers['x-amz-tagging-directive'] ?? 'COPY').toUpperCase() !== 'REPLACE') {
       // Read before the copy: copying an object onto itself resets its tags.
-      const source = objectOf(copySource.split('?')[0]!, decodeURI);
+      const source = copySourceObject(copySource);
       tags = source ? await store.getSubresource(source.bucket, source.key, 'tagging').catch(() => null) : null;
     }
     await next();

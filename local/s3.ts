@@ -19,7 +19,7 @@ import S3rver from 's3rver';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { buildS3Notification } from '../functions/lib/s3-event.ts';
 import { closeServer, endpointOf, escapeXml, listen, LOCAL_REGION, LOOPBACK, silentLogger, sleep, type LocalLogger } from './net.ts';
-import { invalidTaggingHeader, resetTagsOnWrite, tagsMiddleware, type TaggableStore } from './s3-tags.ts';
+import { copySourceObject, invalidTaggingHeader, resetTagsOnWrite, tagsMiddleware, type TaggableStore } from './s3-tags.ts';
 import { accessKeyOf, checkServingGate, statusTagIn, type ServingGateOptions } from './serving-gate.ts';
 
 export const UPLOADS_BUCKET = 'moderation-uploads';
@@ -245,65 +245,57 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     return statusTagIn(tagging?.toXML());
   };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
-    if (!gate) return serve(req, res);
-    void (async () => {
-      const body = await peekTaggingBody(req, gate);
-      const verdict = body === 'length-required' ? { allowed: false as const, reason: 'a tagging request needs a Content-Length' } : await checkServingGate(req, gate, readStatus, body);
-      if (verdict.allowed) return serve(req, res);
-      res.writeHead(403, { 'Content-Type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${escapeXml(verdict.reason)}</Message><RequestId>local</RequestId></Error>`);
-    })().catch((err: Error) => {
-      log.warn('serving gate failed; request refused', { error: err.message });
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
-  };
-  const serve = (req: IncomingMessage, res: ServerResponse) => {
-    // s3rver only knows its own access key (S3RVER) and does not verify SigV4 anyway: present every
-    // request as signed with it, so clients with real (or any) credentials work unchanged.
-    const auth = req.headers.authorization;
-    if (auth) req.headers.authorization = auth.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
-    if (req.url && /[?&]X-Amz-Credential=/i.test(req.url)) req.url = req.url.replace(/(X-Amz-Credential=)[^%&/]+(%2F|\/)/i, '$1S3RVER$2');
     // s3rver takes x-amz-* query parameters as headers (a presigned CopyObject URL carries its copy
     // source so). Move the copy source into the header here, so that it gets the same checks and
     // decoding as one sent as a header.
     hoistCopySource(req);
-    // s3rver maps keys onto file paths as they are: a key with '.' or '..' segments would read and write
-    // files outside its directory. S3 itself takes such keys literally; here they are refused.
-    const traversal = [req.url ?? '', typeof req.headers['x-amz-copy-source'] === 'string' ? req.headers['x-amz-copy-source'] : ''].find(hasDotSegment);
-    if (traversal !== undefined) {
-      const message = "Keys with '.' or '..' path segments are not supported by the local S3 (they would name files outside its directory).";
+    const refusal = refusedOutright(req);
+    if (refusal) {
       res.writeHead(400, { 'Content-Type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code><Message>${message}</Message><RequestId>local</RequestId></Error>`);
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${refusal.code}</Code><Message>${escapeXml(refusal.message)}</Message><RequestId>local</RequestId></Error>`);
       return;
     }
-    // S3 refuses a tag set it cannot keep before it writes anything; so does the local S3.
-    const invalidTags = invalidTaggingHeader(req);
-    if (invalidTags !== undefined) {
-      res.writeHead(400, { 'Content-Type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidTag</Code><Message>${escapeXml(invalidTags)}</Message><RequestId>local</RequestId></Error>`);
-      return;
-    }
-    // S3 takes x-amz-copy-source percent-encoded (encodeURIComponent per segment); s3rver reads it with
-    // decodeURI, which leaves %2B %3D %26 %2C %3B %40 %24 %23 %3F %3A encoded, so a source key with
-    // '+', '=', '&', ... is "NoSuchKey" (a rejected upload named "a+b.jpg" would never be quarantined).
-    // Hand s3rver the form its decodeURI turns back into the exact key.
-    const copySource = req.headers['x-amz-copy-source'];
-    if (typeof copySource === 'string') {
-      const q = copySource.indexOf('?');
-      const path = q < 0 ? copySource : copySource.slice(0, q);
-      try {
-        req.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(path)) + (q < 0 ? '' : copySource.slice(q));
-      } catch {
-        // Not valid percent-encoding: s3rver answers for it.
-      }
-    }
-    const run = () =>
-      new Promise<void>((resolve) => {
-        res.once('close', resolve);
-        koa(req, res);
+    reencodeCopySource(req);
+    // The gate looks at the object inside its lock: a read that arrives while an upload replaces the
+    // object waits for it, and is judged by the new object's tags, not served the new bytes under the
+    // old object's APPROVED.
+    void objectLocks
+      .run(objectsOf(req.url ?? '/', req.headers['x-amz-copy-source']), async () => {
+        if (gate) {
+          const body = await peekTaggingBody(req, gate);
+          const verdict = body === 'length-required' ? { allowed: false as const, reason: 'a tagging request needs a Content-Length' } : await checkServingGate(req, gate, readStatus, body);
+          if (!verdict.allowed) {
+            res.writeHead(403, { 'Content-Type': 'application/xml' });
+            res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${escapeXml(verdict.reason)}</Message><RequestId>local</RequestId></Error>`);
+            return;
+          }
+        }
+        signedAsS3rver(req);
+        // Held until the response is done (a download streams after s3rver's handler returns) and so
+        // is s3rver's handler (after the write come the request's tags, even if the client has gone).
+        // A request whose body never came in whole never ends in s3rver: its close is enough.
+        await new Promise<void>((resolve) => {
+          let closed = false;
+          let handled = false;
+          const settle = () => {
+            if (closed && (handled || !req.complete)) resolve();
+          };
+          res.once('close', () => {
+            closed = true;
+            settle();
+          });
+          const finished = () => {
+            handled = true;
+            settle();
+          };
+          Promise.resolve(koa(req, res)).then(finished, finished);
+        });
+      })
+      .catch((err: Error) => {
+        log.warn('local S3 request failed; refused', { error: err.message });
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
       });
-    void objectLocks.run(objectsOf(req.url ?? '/', req.headers['x-amz-copy-source']), run);
   };
   const server = createServer(handle);
   const port = await listen(server, options.port ?? 0, host);
@@ -446,6 +438,44 @@ class KeyedLock {
   }
 }
 
+/** s3rver only knows its own access key (S3RVER) and does not verify SigV4 anyway: every request is presented as signed with it, so clients with real (or any) credentials work unchanged. */
+function signedAsS3rver(req: IncomingMessage): void {
+  const auth = req.headers.authorization;
+  if (auth) req.headers.authorization = auth.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
+  if (req.url && /[?&]X-Amz-Credential=/i.test(req.url)) req.url = req.url.replace(/(X-Amz-Credential=)[^%&/]+(%2F|\/)/i, '$1S3RVER$2');
+}
+
+/** What is refused before anything is looked at or written (400). */
+function refusedOutright(req: IncomingMessage): { code: string; message: string } | undefined {
+  // s3rver maps keys onto file paths as they are: a key with '.' or '..' segments would read and write
+  // files outside its directory. S3 itself takes such keys literally; here they are refused.
+  const traversal = [req.url ?? '', typeof req.headers['x-amz-copy-source'] === 'string' ? req.headers['x-amz-copy-source'] : ''].find(hasDotSegment);
+  if (traversal !== undefined) {
+    return { code: 'InvalidArgument', message: "Keys with '.' or '..' path segments are not supported by the local S3 (they would name files outside its directory)." };
+  }
+  // S3 refuses a tag set it cannot keep before it writes anything; so does the local S3.
+  const invalidTags = invalidTaggingHeader(req);
+  return invalidTags === undefined ? undefined : { code: 'InvalidTag', message: invalidTags };
+}
+
+/**
+ * S3 takes x-amz-copy-source percent-encoded (encodeURIComponent per segment); s3rver reads it with
+ * decodeURI, which leaves %2B %3D %26 %2C %3B %40 %24 %23 %3F %3A encoded, so a source key with
+ * '+', '=', '&', ... is "NoSuchKey" (a rejected upload named "a+b.jpg" would never be quarantined).
+ * Hand s3rver the form its decodeURI turns back into the exact key (copySourceObject reads it so).
+ */
+function reencodeCopySource(req: IncomingMessage): void {
+  const copySource = req.headers['x-amz-copy-source'];
+  if (typeof copySource !== 'string') return;
+  const q = copySource.indexOf('?');
+  const path = q < 0 ? copySource : copySource.slice(0, q);
+  try {
+    req.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(path)) + (q < 0 ? '' : copySource.slice(q));
+  } catch {
+    // Not valid percent-encoding: s3rver answers for it.
+  }
+}
+
 /** The objects a path-style request touches: `/<bucket>/<key>` and the copy source, as `bucket/key`. */
 function objectsOf(url: string, copySource: string | string[] | undefined): string[] {
   const keys: string[] = [];
@@ -460,8 +490,10 @@ function objectsOf(url: string, copySource: string | string[] | undefined): stri
   const target = decode(path.replace(/^\/+/, ''), decodeURIComponent);
   if (target.includes('/')) keys.push(target);
   if (typeof copySource === 'string') {
-    const source = decode(copySource.split('?')[0]!.replace(/^\/+/, ''), decodeURI);
-    if (source.includes('/')) keys.push(source);
+    // As s3rver reads it (after reencodeCopySource): decodeURI of the whole header, so a '?' in a key
+    // is part of the key.
+    const source = copySourceObject(copySource);
+    if (source) keys.push(`${source.bucket}/${source.key}`);
   }
   return keys;
 }
@@ -538,6 +570,8 @@ function cacheBucketConfigurations(store: BucketConfigurationStore): void {
     if (key !== undefined) return getSubresource.call(this, bucket, key, type);
     let found = cache.get(id(bucket, type));
     if (!found) {
+      // Bounded: a client may name any number of buckets that do not exist.
+      if (cache.size >= 64) cache.clear();
       found = getSubresource.call(this, bucket, key, type);
       cache.set(id(bucket, type), found);
       // A failed read is not kept: the next request reads again.

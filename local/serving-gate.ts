@@ -71,10 +71,13 @@ export async function checkServingGate(
   body?: string,
 ): Promise<GateVerdict> {
   const target = targetOf(req.url ?? '/');
-  if (!target || target.bucket !== gate.bucket || !target.key.startsWith(gate.prefix)) return { allowed: true };
+  if (!target || target.bucket !== gate.bucket) return { allowed: true };
   const key = accessKeyOf(req);
   if (key !== undefined && gate.pipelineAccessKeys.includes(key)) return { allowed: true };
   const method = (req.method ?? 'GET').toUpperCase();
+  // Pipeline tags anywhere in the bucket (as the construct's policy): one staged outside the prefix
+  // would arrive with a copy into it.
+  const moderated = target.key.startsWith(gate.prefix);
   const subresource = [...target.query.keys()].find((name) => ['tagging', 'acl', 'uploadId', 'uploads', 'versions'].includes(name));
 
   if (method === 'PUT' || method === 'POST') {
@@ -82,7 +85,7 @@ export async function checkServingGate(
     if (forged.length) return { allowed: false, reason: `only the moderation pipeline may write ${forged.join(', ')} (tags starting with ${PIPELINE_TAG_PREFIX})` };
     return { allowed: true };
   }
-  if ((method === 'GET' || method === 'HEAD') && !subresource) {
+  if ((method === 'GET' || method === 'HEAD') && !subresource && moderated) {
     const status = await readStatus(target.bucket, target.key);
     if (status === 'APPROVED') return { allowed: true };
     return { allowed: false, reason: `not servable until moderated: ${STATUS_TAG} is ${status ?? 'not set yet'} (only APPROVED objects can be read)` };

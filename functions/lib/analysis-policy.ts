@@ -204,6 +204,9 @@ const OBJECT_TAGS_FIELDS = ['labels', 'minConfidence'];
 /** The label tags' confidence when the document does not say: labels this sure are worth a tag. */
 export const DEFAULT_LABEL_TAG_CONFIDENCE = 80;
 
+/** DetectLabels is asked for labels at this confidence or more (functions/analysis.ts): nothing sees a lower one. */
+export const DETECT_LABELS_MIN_CONFIDENCE = 50;
+
 /**
  * Validates and compiles the analysis sections of a policy document. Returns the compiled rules and
  * every problem found (each `field: problem, got value`), so they are reported with the moderation
@@ -225,9 +228,10 @@ export function compileAnalysis(document: Record<string, unknown>): { analysis: 
 }
 
 /**
- * What of the analysis part changes decisions or what is written on the object, for the policy's
- * version; undefined when there is nothing (a reused decision is one made under the same version, so
- * a change of the label tags is not hidden behind an earlier upload's).
+ * What of the analysis part changes decisions, for the policy's version; undefined when there is
+ * nothing. Not `objectTags`: label tags decide nothing, so changing them neither starts a new version
+ * in the history nor stops repeats from reusing decisions (a repeat's tags are made under the
+ * setting in force, from the earlier labels).
  */
 export function analysisVersionPart(analysis: AnalysisPolicy): unknown {
   const labels = Object.fromEntries(
@@ -239,7 +243,6 @@ export function analysisVersionPart(analysis: AnalysisPolicy): unknown {
     ...(analysis.text.length ? { text: [...analysis.text].map((rule) => `${rule.action}:${rule.kind}:${rule.source}`).sort() } : {}),
     ...(analysis.childSafety ? { childSafety: analysis.childSafety } : {}),
     ...(ANALYSIS_NAMES.some((name) => analysis.always[name]) ? { always: analysis.always } : {}),
-    ...(analysis.objectTags ? { objectTags: analysis.objectTags } : {}),
   };
   // Canonicalised (keys sorted, undefined thresholds dropped) with the rest of the policy by policyVersion.
   return Object.keys(part).length ? part : undefined;
@@ -456,8 +459,8 @@ function compileObjectTags(input: unknown, issues: string[]): ObjectTagsSetting 
     ok = false;
   }
   const minConfidence = input.minConfidence ?? DEFAULT_LABEL_TAG_CONFIDENCE;
-  if (typeof minConfidence !== 'number' || !Number.isFinite(minConfidence) || minConfidence < 0 || minConfidence > 100) {
-    issues.push(`objectTags.minConfidence: must be a number from 0 to 100, got ${describe(minConfidence)}`);
+  if (typeof minConfidence !== 'number' || !Number.isFinite(minConfidence) || minConfidence < DETECT_LABELS_MIN_CONFIDENCE || minConfidence > 100) {
+    issues.push(`objectTags.minConfidence: must be a number from ${DETECT_LABELS_MIN_CONFIDENCE} to 100 (DetectLabels is asked for labels at ${DETECT_LABELS_MIN_CONFIDENCE} or more), got ${describe(minConfidence)}`);
     ok = false;
   }
   // labels: 0 is the same as no objectTags (and keeps the policy's version).

@@ -25,6 +25,14 @@ export async function applyDecision(objects: ObjectStore, job: Job, status: Deci
 }
 
 async function tag(objects: ObjectStore, job: Job, status: DecisionStatus, labels: readonly Tag[] | undefined): Promise<AppliedAction> {
+  if (!job.versionId && job.eTag) {
+    // Unversioned, tags go to whatever object the key holds now, and PutObjectTagging takes no ETag
+    // condition: a newer upload must not get this job's status (it has its own job). Checked just
+    // before the write, so the window is that of two requests, not of the whole job.
+    const now = await objects.head(job);
+    if (now === 'missing') return GONE;
+    if (now.eTag !== normaliseETag(job.eTag)) return OVERWRITTEN;
+  }
   const current = await objects.readTags(job);
   if (current === 'missing') return GONE;
   const { tags, dropped } = withDecisionTags(current, status, job.jobId, labels);
@@ -41,12 +49,15 @@ async function quarantine(objects: ObjectStore, job: Job, status: DecisionStatus
     const alreadyQuarantined = (await objects.head({ bucket: quarantineBucket, key: quarantineKey })) !== 'missing';
     return alreadyQuarantined ? { action: 'quarantined', detail: 'already quarantined', quarantineKey } : GONE;
   }
+  // A person's decision (no labels given): the copy keeps the object's label tags, for a restore.
+  const existing = labels === undefined ? await objects.readTags(job) : [];
+  const labelsKept = labels ?? (existing === 'missing' ? [] : existing.filter((tag) => tag.Key.startsWith(LABEL_TAG_PREFIX)));
   const copied = await objects.copyToQuarantine(job, {
     quarantineBucket,
     quarantineKey,
     // Unversioned: copy only the bytes that were judged, not a newer upload under the same key.
     ifMatch: !job.versionId && job.eTag ? job.eTag : undefined,
-    tags: withDecisionTags([], status, job.jobId, labels).tags,
+    tags: withDecisionTags([], status, job.jobId, labelsKept).tags,
   });
   if (copied === 'superseded') return OVERWRITTEN;
   if (copied === 'missing') return GONE;

@@ -137,9 +137,11 @@ export interface Detection {
    */
   repeatedLabels?: { name: string; confidence: number }[];
   /**
-   * The label tags the apply step writes, when the policy asks (`objectTags`, functions/lib/tags.ts):
-   * from this detection's labels or the repeated ones. Not recorded: they say what the image shows,
-   * which the record's analysis says already.
+   * The label tags the apply step writes (functions/lib/tags.ts): what the policy's `objectTags`
+   * makes of this detection's labels or the repeated ones; [] when the policy asks for none. Absent
+   * when it asks but there are no labels to make them from (a restored copy, DetectLabels failed):
+   * the object keeps the label tags it has. Not recorded: they say what the image shows, which the
+   * record's analysis says already.
    */
   objectTags?: Tag[];
   durationMs: number;
@@ -191,6 +193,11 @@ export interface ModerationState {
   /** Set by the Catch on the review step: contextual review was unavailable (fail closed to REVIEW). */
   reviewError?: CaughtError;
   decision?: RecordOutcome;
+  /**
+   * A job decided before (a redelivery, a replay after a failed Apply): the label tags its automated
+   * record's labels make under the policy in force (detect, functions/lib/tags.ts), for the apply step.
+   */
+  objectTags?: Tag[];
   /** Set by the apply step: what was done to the object. */
   applied?: AppliedAction;
   error?: CaughtError;

@@ -4,7 +4,8 @@
  * `moderation-status=APPROVED` and the local serving gate served bytes nobody had judged; and it
  * dropped the tags a PutObject or CopyObject gives (the uploader's own, a quarantine copy's).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +23,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { startLocalS3, QUARANTINE_BUCKET, UPLOADS_BUCKET, type LocalS3 } from '../../local/s3.ts';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseTaggingHeader } from '../../local/s3-tags.ts';
+import { eventually } from './stack-helpers.ts';
 
 let base: string;
 let s3: LocalS3;
@@ -102,10 +105,10 @@ describe('local S3 object tags', () => {
 
   it('keeps the tags a PutObject gives (the uploader’s own), readable right after the upload', async () => {
     const key = 'uploads/ann/tagged.jpg';
-    await platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key, Body: 'x', Tagging: 'team=blue&note=a%20b%26c' }));
+    await platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key, Body: 'x', Tagging: 'team=blue&note=a%20b%2Bc%3A%C3%A9' }));
     expect(await tagsOf(UPLOADS_BUCKET, key)).toEqual([
       { Key: 'team', Value: 'blue' },
-      { Key: 'note', Value: 'a b&c' },
+      { Key: 'note', Value: 'a b+c:é' },
     ]);
   });
 
@@ -140,8 +143,57 @@ describe('local S3 object tags', () => {
     await expect(platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key, Body: 'x', Tagging: eleven }))).rejects.toMatchObject({ name: 'InvalidTag' });
     await expect(platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key, Body: 'x', Tagging: 'a=1&a=2' }))).rejects.toMatchObject({ name: 'InvalidTag' });
     await expect(pipeline.send(new GetObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    await expect(platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key, Body: 'x', Tagging: 'note=a%26b' }))).rejects.toMatchObject({ name: 'InvalidTag' });
     expect(() => parseTaggingHeader(`${'k'.repeat(129)}=v`)).toThrow(/TagKey/);
+    expect(() => parseTaggingHeader('aws:owner=me')).toThrow(/aws:/);
+    expect(() => parseTaggingHeader('k=a!b')).toThrow(/TagValue/);
+    // Characters, not UTF-16 units: 128 letters outside the BMP are a valid key.
+    expect(parseTaggingHeader(`${encodeURIComponent('𝒜'.repeat(128))}=v`)).toHaveLength(1);
     expect(() => parseTaggingHeader(`k=${'v'.repeat(257)}`)).toThrow(/too long/);
     expect(parseTaggingHeader('')).toEqual([]);
+  });
+
+  it('CopyObject reads the source key as the copy does: a "?" in a key is part of it, not the start of a query', async () => {
+    await pipeline.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: 'uploads/ann/x', Body: 'judged' }));
+    await approve('uploads/ann/x');
+    await platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: 'uploads/ann/x?y', Body: 'not judged' }));
+    await platform.send(new CopyObjectCommand({ Bucket: UPLOADS_BUCKET, Key: 'uploads/ann/dest', CopySource: `${UPLOADS_BUCKET}/uploads/ann/x%3Fy` }));
+    expect(await tagsOf(UPLOADS_BUCKET, 'uploads/ann/dest')).toEqual([]);
+    await expect(platformGet('uploads/ann/dest')).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+
+  it('nobody but the pipeline writes moderation-* tags anywhere in the bucket (one staged outside the prefix would arrive with a copy)', async () => {
+    await expect(
+      platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: 'staging/s.jpg', Body: 'x', Tagging: 'moderation-status=APPROVED' })),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
+    await platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: 'staging/s.jpg', Body: 'x', Tagging: 'team=blue' }));
+    await expect(
+      platform.send(new PutObjectTaggingCommand({ Bucket: UPLOADS_BUCKET, Key: 'staging/s.jpg', Tagging: { TagSet: [{ Key: 'moderation-status', Value: 'APPROVED' }] } })),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+
+  it('an overwrite cut short leaves no APPROVED on what it wrote, and a read during an overwrite waits for it', async () => {
+    const key = 'uploads/ann/cut.jpg';
+    await platform.send(new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key, Body: 'judged bytes' }));
+    await approve(key);
+    // s3rver keeps an object's tags in a file beside it.
+    const tagFile = join(base, 'data', UPLOADS_BUCKET, 'uploads', 'ann', 'cut.jpg._S3rver_tagging.xml');
+    expect(existsSync(tagFile)).toBe(true);
+
+    // A platform upload that promises 64 KB, sends 1 KB, then waits: s3rver is writing over the object.
+    const url = await getSignedUrl(platform, new PutObjectCommand({ Bucket: UPLOADS_BUCKET, Key: key }), { expiresIn: 60 });
+    const upload = request(url, { method: 'PUT', headers: { 'content-length': String(64 * 1024) } });
+    upload.on('error', () => undefined);
+    upload.write(Buffer.alloc(1024, 7));
+    // The old tags go before the first byte is written (every request on the key now waits for it).
+    await eventually(async () => (existsSync(tagFile) ? undefined : true), 10_000);
+    const read = platformGet(key).then(
+      () => 'served',
+      (error: { name?: string }) => error.name,
+    );
+    // The read waits for the overwrite; the upload is then cut short.
+    upload.destroy();
+    expect(await read).toMatch(/AccessDenied|NoSuchKey/);
+    expect(await tagsOf(UPLOADS_BUCKET, key).catch((error: { name?: string }) => error.name)).not.toContainEqual({ Key: 'moderation-status', Value: 'APPROVED' });
   });
 });

@@ -8,10 +8,15 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DetectLabelsCommand, DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
+import { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import type { LocalWorkflow } from '../../local/workflow.ts';
 import { fakeDecisionTable, fakeQueue, fakeS3, loadHandlers, QUARANTINE, UPLOADS, useWorkflowEnv, workflowOf } from './fakes.ts';
 import { quarantineKeyFor } from '../../functions/lib/quarantine.ts';
+import { applyDecision } from '../../functions/lib/apply-decision.ts';
+import { humanRecord } from '../../functions/lib/decision.ts';
+import { recordIdOf } from '../../functions/store/table-schema.ts';
+import { S3ObjectStore } from '../../functions/store/object-store.ts';
 import type { DecisionRecord, Job, ModerationState } from '../../functions/lib/types.ts';
 
 const POLICY = {
@@ -54,8 +59,11 @@ async function upload(bytes?: Buffer, tags: { Key: string; Value: string }[] = [
   return { jobId: `tag${String(counter).padStart(37, '0')}`, bucket: UPLOADS, key, eTag: stored.eTag, size: body.length, uploader: 'alice', eventTime: now, receivedAt: now };
 }
 
+let executions = 0;
 async function run(job: Job): Promise<{ record: DecisionRecord; state: ModerationState }> {
-  const result = await workflow.execute({ job } satisfies ModerationState, { id: `arn:aws:states:us-east-1:000000000000:execution:moderation:${job.jobId}`, name: job.jobId });
+  executions += 1;
+  const name = `${job.jobId}-${executions}`;
+  const result = await workflow.execute({ job } satisfies ModerationState, { id: `arn:aws:states:us-east-1:000000000000:execution:moderation:${name}`, name });
   expect(result.status, JSON.stringify(result.error ?? result.cause)).toBe('SUCCEEDED');
   return { record: table.forJob(job.jobId).find((r) => r.kind === 'automated')!, state: result.output as ModerationState };
 }
@@ -159,5 +167,58 @@ describe('label tags (objectTags.labels)', () => {
       { Key: 'moderation-label:Bicycle', Value: '93' },
       { Key: 'moderation-label:Wheel', Value: '85' },
     ]);
+  });
+
+  it('a person’s decision keeps the label tags: on the object, and on the quarantine copy of a REJECT', async () => {
+    answer([['Poster', 91]]);
+    const job = await upload();
+    await run(job);
+    const objects = new S3ObjectStore(new S3Client({ region: 'us-east-1' }));
+    await applyDecision(objects, job, 'REVIEW', QUARANTINE);
+    expect(labelTagsOf(s3.get(UPLOADS, job.key)!.tags)).toEqual([{ Key: 'moderation-label:Poster', Value: '91' }]);
+    expect(s3.get(UPLOADS, job.key)!.tags).toContainEqual({ Key: 'moderation-status', Value: 'REVIEW' });
+    await applyDecision(objects, job, 'REJECTED', QUARANTINE);
+    const copy = s3.get(QUARANTINE, quarantineKeyFor(UPLOADS, job.key))!;
+    expect(labelTagsOf(copy.tags)).toEqual([{ Key: 'moderation-label:Poster', Value: '91' }]);
+  });
+
+  it('no labels to make them from (DetectLabels failed): the object keeps the label tags it has', async () => {
+    rekognition.on(DetectModerationLabelsCommand).resolves({ ModerationModelVersion: '7.0', ModerationLabels: [] });
+    rekognition.on(DetectLabelsCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }));
+    const job = await upload(undefined, [{ Key: 'moderation-label:Kept', Value: '88' }]);
+    const { record } = await run(job);
+    expect(record.analysis?.missing).toEqual(['labels']);
+    expect(labelTagsOf(s3.get(UPLOADS, job.key)!.tags)).toEqual([{ Key: 'moderation-label:Kept', Value: '88' }]);
+  });
+
+  it('a repeat of bytes a person decided since still gets the labels of the automated decision', async () => {
+    answer([['Bicycle', 93]]);
+    const bytes = await imageBytes(2000);
+    const first = await upload(bytes);
+    const { record: automated } = await run(first);
+    await table.store.appendHuman(
+      humanRecord(automated, { status: 'APPROVED', reviewer: 'dana', reason: 'fine', decidedAt: new Date(Date.now() + 1000).toISOString(), supersedes: recordIdOf(automated) }),
+    );
+    rekognition.reset();
+    answer([['Something else', 99]]);
+    const repeat = await upload(bytes);
+    const { record } = await run(repeat);
+    expect(record.reusedFrom).toBe(first.jobId);
+    expect(labelTagsOf(s3.get(UPLOADS, repeat.key)!.tags)).toEqual([{ Key: 'moderation-label:Bicycle', Value: '93' }]);
+  });
+
+  it('a replay of a job decided before (its Apply had failed) writes the label tags too', async () => {
+    answer([['Kite', 87]]);
+    const job = await upload();
+    await run(job);
+    // As if Apply had never succeeded: the object carries nothing of the decision.
+    s3.get(UPLOADS, job.key)!.tags = [];
+    rekognition.reset();
+    const { state } = await run(job);
+    expect(state.decision).toMatchObject({ duplicate: true });
+    expect(rekognition.commandCalls(DetectLabelsCommand)).toHaveLength(0);
+    const tags = s3.get(UPLOADS, job.key)!.tags;
+    expect(tags).toContainEqual({ Key: 'moderation-status', Value: 'APPROVED' });
+    expect(labelTagsOf(tags)).toEqual([{ Key: 'moderation-label:Kite', Value: '87' }]);
   });
 });

@@ -62,6 +62,23 @@ describe('object store', () => {
     expect(written).toContainEqual({ Key: 'moderation-status', Value: 'APPROVED' });
   });
 
+  it('unversioned: a decision is not tagged onto a newer upload of the key (it has its own job); the judged bytes are', async () => {
+    const job = { ...ref, jobId: 'job-old', eTag: '"aaa"', eventTime: '', receivedAt: '' };
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    s3.on(PutObjectTaggingCommand).resolves({});
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ETag: '"bbb"' });
+    const skipped = await applyDecision(store, job, 'APPROVED', 'q');
+    expect(skipped).toMatchObject({ action: 'skipped', detail: expect.stringContaining('overwritten') });
+    expect(s3.commandCalls(PutObjectTaggingCommand)).toHaveLength(0);
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 3, ETag: '"aaa"' });
+    expect(await applyDecision(store, job, 'APPROVED', 'q')).toMatchObject({ action: 'tagged' });
+    // Versioned: the tag names the judged version; nothing to compare.
+    s3.resetHistory();
+    expect(await applyDecision(store, { ...job, versionId: 'v1' }, 'APPROVED', 'q')).toMatchObject({ action: 'tagged' });
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input.VersionId).toBe('v1');
+  });
+
   it('overwrites tags an uploader forged under the pipeline prefix', () => {
     const { tags } = withDecisionTags([{ Key: 'moderation-status', Value: 'APPROVED' }, { Key: 'moderation-extra', Value: 'x' }, { Key: 'team', Value: 'a' }], 'REVIEW', 'j');
     expect(tags).toEqual([{ Key: 'team', Value: 'a' }, { Key: 'moderation-status', Value: 'REVIEW' }, { Key: 'moderation-job', Value: 'j' }]);

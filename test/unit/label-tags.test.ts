@@ -81,14 +81,15 @@ describe('withDecisionTags with label tags', () => {
 });
 
 describe('objectTags in a policy', () => {
-  it('needs DetectLabels, and is part of the version only when it asks for labels', () => {
+  it('needs DetectLabels, and is not part of the version (label tags decide nothing)', () => {
     const plain = compilePolicy(BASE);
     const tagged = compilePolicy({ ...BASE, objectTags: { labels: 3 } });
     expect(plain.analysis.needs.labels).toBe(false);
     expect(tagged.analysis.needs.labels).toBe(true);
     expect(tagged.analysis.objectTags).toEqual({ labels: 3, minConfidence: 80 });
-    expect(tagged.version).not.toBe(plain.version);
-    expect(compilePolicy({ ...BASE, objectTags: { labels: 3, minConfidence: 90 } }).version).not.toBe(tagged.version);
+    // Changing them keeps the version: repeats go on reusing decisions, the history one version.
+    expect(tagged.version).toBe(plain.version);
+    expect(compilePolicy({ ...BASE, objectTags: { labels: 3, minConfidence: 90 } }).version).toBe(tagged.version);
     // labels: 0 is no label tags: the same policy as without the field.
     const none = compilePolicy({ ...BASE, objectTags: { labels: 0 } });
     expect(none.version).toBe(plain.version);
@@ -107,7 +108,9 @@ describe('objectTags in a policy', () => {
     };
     expect(problems({ labels: 9 })).toContain('objectTags.labels: must be a whole number from 0 to 8');
     expect(problems({ labels: 2.5 })).toContain('got 2.5');
-    expect(problems({ labels: 3, minConfidence: 101 })).toContain('objectTags.minConfidence: must be a number from 0 to 100, got 101');
+    expect(problems({ labels: 3, minConfidence: 101 })).toContain('objectTags.minConfidence: must be a number from 50 to 100 (DetectLabels is asked for labels at 50 or more), got 101');
+    // Below what DetectLabels is asked for, the setting could not mean what it says.
+    expect(problems({ labels: 3, minConfidence: 30 })).toContain('got 30');
     expect(problems({ label: 3 })).toContain('objectTags: unknown field "label" (did you mean "labels"?)');
     expect(problems(3)).toContain('objectTags: must be a mapping');
   });
