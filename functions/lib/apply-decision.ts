@@ -7,7 +7,7 @@
 import type { ObjectHead, ObjectRef, ObjectStore } from '../store/object-store.ts';
 import { normaliseETag } from './object-identity.ts';
 import { quarantineKeyFor } from './quarantine.ts';
-import { JOB_TAG, LABEL_TAG_PREFIX, withDecisionTags, type Tag } from './tags.ts';
+import { JOB_TAG, LABEL_TAG_PREFIX, labelTagsIn, withDecisionTags, type Tag } from './tags.ts';
 import type { AppliedAction, DecisionStatus, Job } from './types.ts';
 
 const GONE: AppliedAction = { action: 'skipped', detail: 'object deleted before the decision was applied' };
@@ -38,7 +38,7 @@ async function tag(objects: ObjectStore, job: Job, status: DecisionStatus, label
   const { tags, dropped } = withDecisionTags(current, status, job.jobId, labels);
   if ((await objects.writeTags(job, tags)) === 'missing') return GONE;
   const note = dropped.length ? ` (the object had ${current.length} tags: left out ${dropped.join(', ')} to stay within S3's 10)` : '';
-  const written = tags.filter((t) => t.Key.startsWith(LABEL_TAG_PREFIX)).map((t) => t.Key.slice(LABEL_TAG_PREFIX.length));
+  const written = labelTagsIn(tags).map((t) => t.Key.slice(LABEL_TAG_PREFIX.length));
   const labelNote = labels !== undefined && written.length ? ` and ${written.length} label tag${written.length > 1 ? 's' : ''} (${written.join(', ')})` : '';
   return { action: 'tagged', detail: `tagged moderation-status=${status}${labelNote}${note}` };
 }
@@ -51,7 +51,7 @@ async function quarantine(objects: ObjectStore, job: Job, status: DecisionStatus
   }
   // A person's decision (no labels given): the copy keeps the object's label tags, for a restore.
   const existing = labels === undefined ? await objects.readTags(job) : [];
-  const labelsKept = labels ?? (existing === 'missing' ? [] : existing.filter((tag) => tag.Key.startsWith(LABEL_TAG_PREFIX)));
+  const labelsKept = labels ?? (existing === 'missing' ? [] : labelTagsIn(existing));
   const copied = await objects.copyToQuarantine(job, {
     quarantineBucket,
     quarantineKey,
@@ -88,7 +88,7 @@ export async function quarantinedCopy(
   const ours = owner ? owner === job.jobId : !job.eTag || normaliseETag(job.eTag) === head.eTag;
   if (!ours) return { reason: `the copy in quarantine (${where}) is of another upload of this key${owner ? ` (job ${owner})` : ''}` };
   // Its label tags (the policy's objectTags) go back with it when it is restored.
-  return { ref, head, labels: tags === 'missing' ? [] : tags.filter((tag) => tag.Key.startsWith(LABEL_TAG_PREFIX)) };
+  return { ref, head, labels: tags === 'missing' ? [] : labelTagsIn(tags) };
 }
 
 /**

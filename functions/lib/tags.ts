@@ -44,7 +44,7 @@ export interface DecisionTags {
  */
 export function withDecisionTags(existing: Tag[], status: DecisionStatus, jobId: string, labels?: readonly Tag[]): DecisionTags {
   const kept = existing.filter((tag) => !tag.Key.startsWith(PIPELINE_TAG_PREFIX));
-  const labelTagsWanted = labels ?? existing.filter((tag) => tag.Key.startsWith(LABEL_TAG_PREFIX));
+  const labelTagsWanted = labels ?? labelTagsIn(existing);
   const room = MAX_TAGS - kept.length;
   if (room >= 2) {
     const fit = labelTagsWanted.slice(0, room - 2);
@@ -56,6 +56,11 @@ export function withDecisionTags(existing: Tag[], status: DecisionStatus, jobId:
   const own = kept.slice(0, MAX_TAGS - 1);
   const dropped = [JOB_TAG, ...kept.slice(MAX_TAGS - 1).map((tag) => tag.Key), ...labelTagsWanted.map((tag) => tag.Key)];
   return { tags: [...own, { Key: STATUS_TAG, Value: status }], dropped };
+}
+
+/** The label tags among an object's tags. */
+export function labelTagsIn(tags: readonly Tag[]): Tag[] {
+  return tags.filter((tag) => tag.Key.startsWith(LABEL_TAG_PREFIX));
 }
 
 /** What a policy's `objectTags` asks to write (analysis-policy.ts). */
