@@ -31,8 +31,8 @@ export interface Tag {
 export interface TaggableStore {
   putObject(object: { bucket: string; key: string }): Promise<unknown>;
   copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacementMetadata?: unknown): Promise<unknown>;
-  getSubresource(bucket: string, key: string, type: string): Promise<{ toXML(): string } | null>;
-  putSubresource(bucket: string, key: string, resource: { type: string; toXML(): string }): Promise<void>;
+  getSubresource(bucket: string, key: string, type: string): Promise<TaggingResource | null>;
+  putSubresource(bucket: string, key: string, resource: TaggingResource): Promise<void>;
   deleteSubresource(bucket: string, key: string, type: string): Promise<void>;
 }
 
@@ -77,7 +77,13 @@ export function invalidTaggingHeader(req: Pick<IncomingMessage, 'headers' | 'met
   }
 }
 
-function taggingResource(tags: Tag[]): { type: string; toXML(): string } {
+/** A tag set as s3rver's store keeps it (its TaggingConfiguration has this shape). */
+interface TaggingResource {
+  type: string;
+  toXML(): string;
+}
+
+function taggingResource(tags: Tag[]): TaggingResource {
   const xml = `<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>${tags
     .map((tag) => `<Tag><Key>${escapeXml(tag.Key)}</Key><Value>${escapeXml(tag.Value)}</Value></Tag>`)
     .join('')}</TagSet></Tagging>`;
@@ -145,19 +151,14 @@ export function tagsMiddleware(store: TaggableStore) {
     if (!target) return next();
     const header = req.headers['x-amz-tagging'];
     const copySource = req.headers['x-amz-copy-source'];
-    let tags: Tag[] | { toXML(): string } | null = typeof header === 'string' ? parseTaggingHeader(header) : [];
+    const given = typeof header === 'string' ? parseTaggingHeader(header) : [];
+    let tagging: TaggingResource | null = given.length ? taggingResource(given) : null;
     if (typeof copySource === 'string' && String(req.headers['x-amz-tagging-directive'] ?? 'COPY').toUpperCase() !== 'REPLACE') {
       // Read before the copy: copying an object onto itself resets its tags.
       const source = copySourceObject(copySource);
-      tags = source ? await store.getSubresource(source.bucket, source.key, 'tagging').catch(() => null) : null;
+      tagging = source ? await store.getSubresource(source.bucket, source.key, 'tagging').catch(() => null) : null;
     }
     await next();
-    if (ctx.status < 200 || ctx.status >= 300) return;
-    if (Array.isArray(tags)) {
-      if (tags.length) await store.putSubresource(target.bucket, target.key, taggingResource(tags));
-    } else if (tags) {
-      const xml = tags.toXML();
-      await store.putSubresource(target.bucket, target.key, { type: 'tagging', toXML: () => xml });
-    }
+    if (ctx.status >= 200 && ctx.status < 300 && tagging) await store.putSubresource(target.bucket, target.key, tagging);
   };
 }

@@ -251,8 +251,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     hoistCopySource(req);
     const refusal = refusedOutright(req);
     if (refusal) {
-      res.writeHead(400, { 'Content-Type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${refusal.code}</Code><Message>${escapeXml(refusal.message)}</Message><RequestId>local</RequestId></Error>`);
+      sendS3Error(res, 400, refusal.code, refusal.message);
       return;
     }
     reencodeCopySource(req);
@@ -265,8 +264,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
           const body = await peekTaggingBody(req, gate);
           const verdict = body === 'length-required' ? { allowed: false as const, reason: 'a tagging request needs a Content-Length' } : await checkServingGate(req, gate, readStatus, body);
           if (!verdict.allowed) {
-            res.writeHead(403, { 'Content-Type': 'application/xml' });
-            res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${escapeXml(verdict.reason)}</Message><RequestId>local</RequestId></Error>`);
+            sendS3Error(res, 403, 'AccessDenied', verdict.reason);
             return;
           }
         }
@@ -443,6 +441,12 @@ function signedAsS3rver(req: IncomingMessage): void {
   const auth = req.headers.authorization;
   if (auth) req.headers.authorization = auth.replace(/Credential=[^/,\s]+\//, 'Credential=S3RVER/');
   if (req.url && /[?&]X-Amz-Credential=/i.test(req.url)) req.url = req.url.replace(/(X-Amz-Credential=)[^%&/]+(%2F|\/)/i, '$1S3RVER$2');
+}
+
+/** An error answer in S3's XML shape (what SDK clients turn into a named error). */
+function sendS3Error(res: ServerResponse, status: number, code: string, message: string): void {
+  res.writeHead(status, { 'Content-Type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message><RequestId>local</RequestId></Error>`);
 }
 
 /** What is refused before anything is looked at or written (400). */
